@@ -1,0 +1,1 @@
+"""Dataset folders (read only; nothing is ever downloaded)."""

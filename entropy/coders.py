@@ -1,0 +1,263 @@
+"""Arithmetic-coder backends behind one vectorised interface.
+
+A coder turns integer symbols plus integer distributions into bytes and back. Distributions come as a
+``TableSet`` with either a table index per symbol (``encode``/``decode``) or one table per symbol
+(``per_symbol=True``: table i codes symbol i; Gaussian mixtures, occupancy symbols). The symbol
+sequence is split into ``chunks`` contiguous, independently decodable streams (parallel/GPU decoding).
+
+Payload of one coded tensor::
+
+    u8 chunk count C (1..255), C x u32le chunk sizes, then each chunk:
+    u32le main-stream size, main stream, escape bytes (entropy.escape)
+
+Backends: ``constriction`` (ANS, default; Rust) and ``compressai`` (CompressAI's C++ rANS). The
+CompressAI decoder does no bounds checking, so it is only ever given (a) tables whose bypass mode is
+unreachable (a zero-width final bin; ncodec codes escapes itself) and (b) a buffer padded with more
+zero words than it can read (at most one 32-bit word per decoded symbol, plus two to initialise).
+"""
+
+from __future__ import annotations
+
+import struct
+from abc import ABC, abstractmethod
+from importlib.metadata import version as _pkg_version
+
+import numpy as np
+
+from ncodec.entropy.escape import pack_escapes, split_symbols, unpack_escapes
+from ncodec.entropy.tables import TableSet
+from ncodec.errors import BitstreamError
+
+MAX_CHUNKS = 255
+
+
+def _chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
+    chunks = max(1, min(chunks, MAX_CHUNKS, max(n, 1)))
+    edges = [n * i // chunks for i in range(chunks + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+class Coder(ABC):
+    """A byte machine: (symbols, integer distributions) <-> bytes."""
+
+    name: str = ""
+    backend_id: int = 0
+
+    @property
+    def version(self) -> str:
+        return _pkg_version(self.package)
+
+    package: str = ""
+
+    def encode(self, symbols: np.ndarray, indexes: np.ndarray | None, tables: TableSet,
+               chunks: int = 1) -> bytes:
+        """Code int64 ``symbols`` with ``tables[indexes[i]]`` (or table i when ``indexes`` is None)."""
+        symbols = np.ascontiguousarray(symbols, dtype=np.int64).reshape(-1)
+        idx = self._indexes(indexes, tables, symbols.size)
+        lo = tables.offsets[idx]
+        hi = lo + tables.lengths[idx] - 1
+        bins, escaped = split_symbols(symbols, lo, hi)
+        parts = []
+        for a, b in _chunk_bounds(symbols.size, chunks):
+            main = self._encode_bins(bins[a:b], idx[a:b], tables, indexes is None)
+            esc = escaped[a:b]
+            raw = pack_escapes(symbols[a:b][esc], lo[a:b][esc], hi[a:b][esc])
+            parts.append(struct.pack("<I", len(main)) + main + raw)
+        header = struct.pack("<B", len(parts)) + b"".join(struct.pack("<I", len(p)) for p in parts)
+        return header + b"".join(parts)
+
+    def decode(self, data: bytes, indexes: np.ndarray | None, tables: TableSet, count: int | None = None) -> np.ndarray:
+        """Inverse of ``encode``; raises BitstreamError on any malformed input."""
+        n = int(indexes.size) if indexes is not None else int(count if count is not None else tables.lengths.size)
+        idx = self._indexes(indexes, tables, n)
+        view = memoryview(data)
+        if len(view) < 1:
+            raise BitstreamError("coded tensor is empty")
+        nchunks = view[0]
+        bounds = _chunk_bounds(n, nchunks)
+        if nchunks == 0 or len(bounds) != nchunks:
+            raise BitstreamError("invalid chunk count")
+        pos = 1 + 4 * nchunks
+        if len(view) < pos:
+            raise BitstreamError("chunk table truncated")
+        sizes = struct.unpack_from(f"<{nchunks}I", view, 1)
+        if pos + sum(sizes) != len(view):
+            raise BitstreamError("chunk sizes do not match the payload size")
+        out = np.empty(n, dtype=np.int64)
+        lo_all = tables.offsets[idx]
+        hi_all = lo_all + tables.lengths[idx] - 1
+        for (a, b), size in zip(bounds, sizes):
+            chunk = view[pos:pos + size]
+            pos += size
+            if size < 4:
+                raise BitstreamError("chunk truncated")
+            (main_len,) = struct.unpack_from("<I", chunk, 0)
+            if 4 + main_len > size:
+                raise BitstreamError("chunk main stream truncated")
+            bins = self._decode_bins(bytes(chunk[4:4 + main_len]), idx[a:b], tables, indexes is None)
+            lo, hi = lo_all[a:b], hi_all[a:b]
+            escaped = bins == (hi - lo + 1)
+            if bool((bins < 0).any()) or bool((bins > hi - lo + 1).any()):
+                raise BitstreamError("decoded symbol outside its table")
+            vals = bins + lo
+            esc_vals, used = unpack_escapes(chunk[4 + main_len:], int(escaped.sum()), lo[escaped], hi[escaped])
+            if 4 + main_len + used != size:
+                raise BitstreamError("trailing bytes in chunk")
+            vals[escaped] = esc_vals
+            out[a:b] = vals
+        return out
+
+    @staticmethod
+    def _indexes(indexes: np.ndarray | None, tables: TableSet, n: int) -> np.ndarray:
+        if indexes is None:
+            if tables.lengths.size != n:
+                raise ValueError("per-symbol coding needs one table per symbol")
+            return np.arange(n, dtype=np.int64)
+        idx = np.ascontiguousarray(indexes, dtype=np.int64).reshape(-1)
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= tables.lengths.size):
+            raise ValueError("table index out of range")
+        return idx
+
+    @abstractmethod
+    def _encode_bins(self, bins: np.ndarray, idx: np.ndarray, tables: TableSet, per_symbol: bool) -> bytes: ...
+
+    @abstractmethod
+    def _decode_bins(self, data: bytes, idx: np.ndarray, tables: TableSet, per_symbol: bool) -> np.ndarray: ...
+
+
+def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stable order of symbols grouped by table, plus each group's table and size."""
+    order = np.argsort(idx, kind="stable")
+    tables_used, counts = np.unique(idx[order], return_counts=True)
+    return order, tables_used, counts
+
+
+class ConstrictionCoder(Coder):
+    """ANS coder of the constriction library (Bamler 2022); 32-bit words, 24-bit precision."""
+
+    name = "constriction"
+    backend_id = 1
+    package = "constriction"
+
+    def __init__(self) -> None:
+        import constriction
+
+        self._c = constriction
+        self._family = constriction.stream.model.Categorical(perfect=False)
+        self._model_cache: dict[tuple[int, int], object] = {}
+
+    def _probs(self, tables: TableSet, t: np.ndarray | int) -> np.ndarray:
+        return tables.counts[t].astype(np.float64) / float(1 << tables.precision)
+
+    def _model(self, tables: TableSet, t: int):
+        key = (id(tables), t)
+        model = self._model_cache.get(key)
+        if model is None or len(self._model_cache) > 4096:
+            if len(self._model_cache) > 4096:
+                self._model_cache.clear()
+            n = int(tables.lengths[t]) + 1
+            model = self._c.stream.model.Categorical(self._probs(tables, t)[:n], perfect=False)
+            self._model_cache[key] = model
+        return model
+
+    def _encode_bins(self, bins, idx, tables, per_symbol):
+        coder = self._c.stream.stack.AnsCoder()
+        if bins.size:
+            if per_symbol:
+                coder.encode_reverse(bins.astype(np.int32), self._family, self._probs(tables, idx))
+            else:
+                order, used, counts = _groups(idx)
+                starts = np.concatenate([[0], np.cumsum(counts)])
+                for g in range(len(used) - 1, -1, -1):
+                    sel = order[starts[g]:starts[g + 1]]
+                    coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
+        return coder.get_compressed().astype("<u4").tobytes()
+
+    def _decode_bins(self, data, idx, tables, per_symbol):
+        if len(data) % 4:
+            raise BitstreamError("ANS stream length is not a multiple of 4")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        out = np.empty(idx.size, dtype=np.int64)
+        try:
+            coder = self._c.stream.stack.AnsCoder(words)
+            if idx.size == 0:
+                return out
+            if per_symbol:
+                out[:] = coder.decode(self._family, self._probs(tables, idx))
+            else:
+                order, used, counts = _groups(idx)
+                starts = np.concatenate([[0], np.cumsum(counts)])
+                for g in range(len(used)):
+                    sel = order[starts[g]:starts[g + 1]]
+                    out[sel] = coder.decode(self._model(tables, int(used[g])), int(counts[g]))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # constriction raises PanicException (a BaseException) on garbage
+            raise BitstreamError(f"ANS stream is corrupt ({type(exc).__name__})") from None
+        return out
+
+
+class CompressAIRansCoder(Coder):
+    """CompressAI's rANS (64-bit state, 32-bit renormalisation, 16-bit precision)."""
+
+    name = "compressai"
+    backend_id = 2
+    package = "compressai"
+
+    def __init__(self) -> None:
+        from compressai.ans import RansDecoder, RansEncoder
+
+        self._enc_cls, self._dec_cls = RansEncoder, RansDecoder
+        self._cdf_cache: dict[int, tuple[list[list[int]], list[int]]] = {}
+
+    def _cdfs(self, tables: TableSet, rows: np.ndarray) -> tuple[list[list[int]], list[int]]:
+        if tables.precision != 16:
+            raise ValueError("the CompressAI backend needs 16-bit tables")
+        n = tables.lengths[rows] + 1
+        cdf = np.zeros((rows.size, tables.counts.shape[1] + 2), dtype=np.int64)
+        cdf[:, 1:tables.counts.shape[1] + 1] = np.cumsum(tables.counts[rows], axis=1)
+        # after the last real bin the cdf stays at 2**16: a zero-width final bin makes bypass unreachable
+        sizes = (n + 2).tolist()
+        full = [row[:s].tolist() for row, s in zip(cdf, sizes)]
+        return full, sizes
+
+    def _tables_cdfs(self, tables: TableSet) -> tuple[list[list[int]], list[int]]:
+        key = id(tables)
+        if key not in self._cdf_cache:
+            if len(self._cdf_cache) > 64:
+                self._cdf_cache.clear()
+            self._cdf_cache[key] = self._cdfs(tables, np.arange(tables.lengths.size))
+        return self._cdf_cache[key]
+
+    def _args(self, idx, tables, per_symbol):
+        if per_symbol:
+            cdfs, sizes = self._cdfs(tables, idx)
+            return list(range(idx.size)), cdfs, sizes, [0] * idx.size
+        cdfs, sizes = self._tables_cdfs(tables)
+        return idx.tolist(), cdfs, sizes, [0] * len(sizes)
+
+    def _encode_bins(self, bins, idx, tables, per_symbol):
+        if bins.size == 0:
+            return b""
+        indexes, cdfs, sizes, offsets = self._args(idx, tables, per_symbol)
+        return self._enc_cls().encode_with_indexes(bins.tolist(), indexes, cdfs, sizes, offsets)
+
+    def _decode_bins(self, data, idx, tables, per_symbol):
+        if idx.size == 0:
+            return np.empty(0, dtype=np.int64)
+        indexes, cdfs, sizes, offsets = self._args(idx, tables, per_symbol)
+        padded = data + bytes(4 * (idx.size + 4))
+        out = self._dec_cls().decode_with_indexes(padded, indexes, cdfs, sizes, offsets)
+        return np.asarray(out, dtype=np.int64)
+
+
+BACKENDS: dict[str, type[Coder]] = {"constriction": ConstrictionCoder, "compressai": CompressAIRansCoder}
+BACKEND_IDS: dict[int, str] = {cls.backend_id: name for name, cls in BACKENDS.items()}
+DEFAULT_BACKEND = "constriction"
+
+
+def get_coder(name: str = DEFAULT_BACKEND) -> Coder:
+    """Instantiate a coder backend by name."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown coder backend {name!r}; choose from {sorted(BACKENDS)}")
+    return BACKENDS[name]()

@@ -1,0 +1,1 @@
+"""Pure nn.Modules: transforms, hyper networks, and the weight zoo."""

@@ -1,0 +1,170 @@
+"""Learned image transforms: factorized prior (Ballé 2018), scale hyperprior (Ballé 2018) and
+mean-scale hyperprior (Minnen 2018), all variable-rate through per-level gain vectors.
+
+Variable rate (gain units, Cui et al. 2021): the latent is multiplied channel-wise by a gain vector
+before quantisation and by an inverse gain after; one gain pair per trained rate level, and any
+quality between two levels interpolates the pair geometrically. Quality q is a float in
+[1, levels]. The modules are pure: they know nothing about bytes or coders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ncodec.entropy.factorized import FactorizedDensity
+from ncodec.entropy.fixedpoint import FixedPointNet
+from ncodec.entropy.gaussian import GaussianConditional
+from ncodec.models.layers import GDN, conv, deconv
+
+# CompressAI's MSE lambdas for its quality levels 1..8 (distortion on 0..1 pixels, scaled by 255**2).
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round with a straight-through gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+def gain_weights(quality: float, levels: int) -> tuple[int, int, float]:
+    """(lower level, upper level, t) so that gain = g[lo]**(1-t) * g[hi]**t, for q in [1, levels]."""
+    if not (1.0 <= quality <= levels) or math.isnan(quality):
+        raise ValueError(f"quality must lie in [1, {levels}], got {quality}")
+    pos = quality - 1.0
+    lo = min(int(math.floor(pos)), levels - 1)
+    hi = min(lo + 1, levels - 1)
+    return lo, hi, pos - lo
+
+
+class VariableRateImageModel(nn.Module):
+    """Shared parts: analysis/synthesis transforms and the gain vectors."""
+
+    kind = "base"
+    downsample = 16  # total stride of the analysis transform
+
+    def __init__(self, N: int, M: int, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
+        super().__init__()
+        self.N, self.M = N, M
+        self.lambdas = tuple(float(v) for v in lambdas)
+        levels = len(self.lambdas)
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        # log-parameterised gains keep them positive; inverse gains start as the reciprocal
+        self.log_gain = nn.Parameter(torch.zeros(levels, M))
+        self.log_inv_gain = nn.Parameter(torch.zeros(levels, M))
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas)}
+
+    def gains(self, quality: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, inverse gain), each (1, M, 1, 1), for a float quality in [1, levels]."""
+        lo, hi, t = gain_weights(quality, self.levels)
+        g = torch.exp(self.log_gain[lo] * (1 - t) + self.log_gain[hi] * t)
+        ig = torch.exp(self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[hi] * t)
+        return g.view(1, -1, 1, 1), ig.view(1, -1, 1, 1)
+
+    def level_gains(self, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample gains for integer level indices (B,), each (B, M, 1, 1)."""
+        g = torch.exp(self.log_gain[levels])
+        ig = torch.exp(self.log_inv_gain[levels])
+        return g[:, :, None, None], ig[:, :, None, None]
+
+    def aux_loss(self) -> torch.Tensor:
+        return sum((m.aux_loss() for m in self.modules() if isinstance(m, FactorizedDensity)),
+                   torch.zeros(()))
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
+        """Training forward: reconstruction and likelihoods for a batch with per-sample rate levels."""
+        raise NotImplementedError
+
+
+class FactorizedPrior(VariableRateImageModel):
+    """Ballé 2018 factorized-prior model: the latent is coded with a learned per-channel density."""
+
+    kind = "factorized"
+
+    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
+        super().__init__(N, M, lambdas)
+        self.y_density = FactorizedDensity(M)
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
+        g, ig = self.level_gains(levels)
+        y = self.g_a(x) * g
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        x_hat = self.g_s(round_ste(y) * ig)
+        return {"x_hat": x_hat, "likelihoods": {"y": self.y_density.likelihood(y_noisy)}}
+
+
+class ScaleHyperprior(VariableRateImageModel):
+    """Ballé 2018 scale hyperprior: a hyper-latent z predicts the scale of each latent element."""
+
+    kind = "hyperprior"
+    downsample = 64
+
+    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
+        super().__init__(N, M, lambdas)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.ReLU(), conv(N, N), nn.ReLU(), conv(N, N))
+        self.h_s = FixedPointNet([deconv(N, N), nn.ReLU(), deconv(N, N), nn.ReLU(), conv(N, M, 3, 1), nn.ReLU()])
+        self.z_density = FactorizedDensity(N)
+        self.gaussian = GaussianConditional()
+
+    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.h_s(z_hat), None
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
+        g, ig = self.level_gains(levels)
+        y = self.g_a(x) * g
+        z = self.h_a(torch.abs(y) if self.kind == "hyperprior" else y)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        scales, means = self.entropy_parameters(round_ste(z))
+        noise = torch.empty_like(y).uniform_(-0.5, 0.5)
+        if means is None:
+            y_lik = self.gaussian.likelihood(y + noise, scales)
+            y_hat = round_ste(y)
+        else:
+            y_lik = self.gaussian.likelihood(y + noise, scales, means)
+            y_hat = round_ste(y - means) + means
+        x_hat = self.g_s(y_hat * ig)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.z_density.likelihood(z_noisy)}}
+
+
+class MeanScaleHyperprior(ScaleHyperprior):
+    """Minnen 2018 mean-scale hyperprior (without the autoregressive context)."""
+
+    kind = "mean-scale-hyperprior"
+
+    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
+        VariableRateImageModel.__init__(self, N, M, lambdas)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
+                                 nn.LeakyReLU(inplace=True), conv(N, N))
+        self.h_s = FixedPointNet([deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(),
+                                  conv(M * 3 // 2, M * 2, 3, 1)])
+        self.z_density = FactorizedDensity(N)
+        self.gaussian = GaussianConditional()
+
+    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        params = self.h_s(z_hat)
+        scales, means = params.chunk(2, dim=1)
+        return scales, means
+
+
+MODEL_CLASSES: dict[str, type[VariableRateImageModel]] = {
+    cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior)
+}
+
+
+def build_model(config: dict[str, Any]) -> VariableRateImageModel:
+    """Instantiate an image model from its ``config()`` dict."""
+    kind = config.get("kind")
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown image model kind {kind!r}")
+    return MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]),
+                               lambdas=tuple(float(v) for v in config["lambdas"]))
