@@ -1,3 +1,182 @@
-"""placeholder replaced below"""
-def main() -> int:
+"""Command-line interface: ``ncodec encode|decode|info|models|train|export|demo``.
+
+Thin layer over the public API. Every NcodecError becomes one line on stderr and the error class's
+exit code; argument errors exit 2; anything unexpected is reported in one line with exit code 70.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ncodec.errors import NcodecError
+
+EXIT_INTERNAL = 70
+
+
+def _summary(kind: str, stats: dict, extra: str = "") -> None:
+    secs = stats.get("encode_s", stats.get("decode_s", 0.0))
+    print(f"{kind}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {secs:.3f} s{extra}")
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    from ncodec import api
+
+    api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
+               weights=a.weights, force=a.force)
+    s = api.encode.last_stats
+    _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
     return 0
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    from ncodec import api
+
+    img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force)
+    s = api.decode.last_stats
+    _summary("decoded", s, f" ({img.shape[1]}x{img.shape[0]}) -> {a.output}")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from ncodec import api
+
+    d = api.info(a.input)
+    if a.json:
+        print(json.dumps(d, indent=2))
+    else:
+        for k, v in d.items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from ncodec.codecs.registry import DEFAULT_CODEC, list_codecs
+
+    for c in list_codecs():
+        mark = "*" if c["name"] == DEFAULT_CODEC else " "
+        w = c["weights"] or "no shipped weights (train with `ncodec train`)"
+        print(f"{mark} {c['name']:<24} {c['modality']:<6} {c['description']}\n    weights: {w}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from ncodec.training.loop import main_train
+
+    return main_train(a)
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    import torch
+
+    from ncodec.codecs.image import save_weights
+    from ncodec.errors import UnsupportedInputError
+    from ncodec.models.image import build_model
+
+    if not Path(a.checkpoint).is_file():
+        raise UnsupportedInputError(f"checkpoint not found: {a.checkpoint}")
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    model = build_model(ck["config"])
+    model.load_state_dict(ck["model"])
+    sha = save_weights(model, a.output, meta={"step": int(ck.get("step", 0)), "qat": bool(ck.get("qat", False))})
+    print(f"exported {a.output} sha256 {sha}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
+    from ncodec import api
+    from ncodec.codecs.image import psnr
+    from ncodec.codecs.imageio import read_image
+
+    sample = Path(__file__).resolve().parent / "data" / "sample.png"
+    out_dir = Path(a.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ncd, png = out_dir / "demo.ncd", out_dir / "demo-decoded.png"
+    original = read_image(sample)
+    print(f"sample: {sample.name} {original.shape[1]}x{original.shape[0]}")
+    for q in a.qualities:
+        api.encode(sample, ncd, quality=q, force=True)
+        e = api.encode.last_stats
+        rec = api.decode(ncd, png, force=True)
+        d = api.decode.last_stats
+        print(f"{e['codec']} q={q:g}: {e['bytes']} bytes, {e['bpp']:.4f} bpp, PSNR {psnr(original, rec):.2f} dB, "
+              f"encode {e['encode_s']:.3f} s, decode {d['decode_s']:.3f} s")
+    print(f"wrote {ncd} and {png}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ncodec import __version__
+
+    p = argparse.ArgumentParser(prog="ncodec", description="Learned neural codecs with deterministic bitstreams.")
+    p.add_argument("--version", action="version", version=f"ncodec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("encode", help="encode an image file to .ncd")
+    e.add_argument("input")
+    e.add_argument("output")
+    e.add_argument("--codec", default=None, help="registered codec (default: mean-scale-hyperprior)")
+    e.add_argument("--quality", type=float, default=None, help="float in [1, levels] (default: highest)")
+    e.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
+    e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decode .ncd to an image file (PNG, PPM, … by extension)")
+    d.add_argument("input")
+    d.add_argument("output")
+    d.add_argument("--weights", default=None)
+    d.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    d.add_argument("--force", action="store_true")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="show a bitstream's header and sections")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser("models", help="list registered codecs and shipped weights")
+    m.set_defaults(func=cmd_models)
+
+    t = sub.add_parser("train", help="train a variable-rate learned image codec")
+    from ncodec.training.loop import add_train_arguments
+
+    add_train_arguments(t)
+    t.set_defaults(func=cmd_train)
+
+    x = sub.add_parser("export", help="export a training checkpoint to a .ncw weight file")
+    x.add_argument("checkpoint")
+    x.add_argument("output")
+    x.set_defaults(func=cmd_export)
+
+    demo = sub.add_parser("demo", help="encode and decode the bundled sample image")
+    demo.add_argument("--out-dir", default="ncodec-demo")
+    demo.add_argument("--qualities", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        return int(args.func(args) or 0)
+    except NcodecError as exc:
+        print(f"ncodec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ncodec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: one line, never a traceback
+        print(f"ncodec: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+              f" (after {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

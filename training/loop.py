@@ -161,8 +161,8 @@ def run_training(args: argparse.Namespace,
             step += 1
             wall += time.perf_counter() - t0
             for k in ("loss", "bpp", "mse"):
-                acc[k] += float(terms[k])
-            acc["aux"] += float(aux)
+                acc[k] += float(terms[k].detach())
+            acc["aux"] += float(aux.detach())
             acc["n"] += 1
             if bar is not None:
                 bar.update(1)
@@ -200,7 +200,14 @@ def main_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; resume with --resume", file=sys.stderr)
         return 130
-    print(f"checkpoint: {path}")
+    from ncodec.codecs.image import save_weights
+
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(ck["config"])
+    model.load_state_dict(ck["model"])
+    weights = Path(args.out) / "model.ncw"
+    sha = save_weights(model, weights, meta={"step": int(ck["step"]), "qat": bool(ck.get("qat", False))})
+    print(f"checkpoint: {path}\nweights: {weights} (sha256 {sha})")
     return 0
 
 

@@ -1,0 +1,60 @@
+"""The weight zoo: shipped weight files, their manifest, and lookup by codec name or sha256 prefix.
+
+Nothing is downloaded: weights are read from ``models/weights`` (shipped, listed in manifest.json)
+and from the folders in ``NCODEC_WEIGHTS`` (os.pathsep-separated), e.g. the output of ``ncodec train``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ncodec.errors import MissingWeightsError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+def manifest() -> list[dict[str, Any]]:
+    """Entries of the shipped manifest (empty when no weights ship)."""
+    if not MANIFEST.exists():
+        return []
+    return list(json.loads(MANIFEST.read_text())["models"])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def extra_dirs() -> list[Path]:
+    env = os.environ.get("NCODEC_WEIGHTS", "")
+    return [Path(p) for p in env.split(os.pathsep) if p]
+
+
+def find_weights(codec: str, sha_prefix: str | None = None) -> Path:
+    """Path of a weight file for ``codec`` (the shipped default, or the one whose sha256 starts with
+    ``sha_prefix``); raises MissingWeightsError saying where it looked."""
+    for entry in manifest():
+        if entry["codec"] != codec:
+            continue
+        if sha_prefix is None and entry.get("default") or sha_prefix and entry["sha256"].startswith(sha_prefix):
+            path = WEIGHTS_DIR / entry["file"]
+            if path.exists():
+                return path
+    for folder in extra_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.ncw")):
+            if sha_prefix is None or _sha256(path).startswith(sha_prefix):
+                return path
+    want = f"weights {sha_prefix}…" if sha_prefix else "default weights"
+    raise MissingWeightsError(
+        f"no {want} for codec {codec!r}: looked in {WEIGHTS_DIR} and NCODEC_WEIGHTS; "
+        f"train them with `ncodec train --codec {codec} --out RUN` and pass --weights RUN/model.ncw")

@@ -1,0 +1,160 @@
+"""Public Python API: ``encode``, ``decode``, ``info`` and ``open`` on paths, arrays and bytes."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ncodec.errors import BitstreamError, OutputExistsError, UnsupportedInputError
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class Bitstream:
+    """A parsed ``.ncd`` bitstream: header, sections and size, decodable with ``decode()``."""
+
+    header: Any
+    sections: list[bytes]
+    size: int
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def decode(self, weights: PathLike | None = None, device: str = "cpu") -> np.ndarray:
+        from ncodec.codecs.registry import load_codec
+
+        codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
+        return codec.decompress(self.header, self.sections, device=device)
+
+
+def _read_input_image(src: PathLike | np.ndarray | bytes) -> np.ndarray:
+    from ncodec.codecs.imageio import image_from_pil, read_image
+
+    if isinstance(src, np.ndarray):
+        if src.dtype != np.uint8 or not (src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (1, 3))):
+            raise UnsupportedInputError("array input must be uint8 of shape (H, W), (H, W, 1) or (H, W, 3)")
+        arr = src[:, :, 0] if src.ndim == 3 and src.shape[2] == 1 else src
+        from ncodec.codecs.imageio import check_image_size
+
+        check_image_size(arr.shape[1], arr.shape[0])
+        return np.ascontiguousarray(arr)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        from PIL import Image
+
+        if len(src) == 0:
+            raise UnsupportedInputError("input bytes are empty")
+        try:
+            with Image.open(io.BytesIO(bytes(src))) as im:
+                from ncodec.codecs.imageio import check_image_size
+
+                check_image_size(*im.size)
+                im.load()
+                return image_from_pil(im)
+        except UnsupportedInputError:
+            raise
+        except Exception as exc:
+            raise UnsupportedInputError(f"input bytes are not a readable image ({type(exc).__name__})") from None
+    return read_image(src)
+
+
+def _check_output(dst: PathLike, force: bool) -> None:
+    p = Path(dst)
+    if p.exists() and not force:
+        raise OutputExistsError(f"output exists: {p} (use --force / force=True to overwrite)")
+    if not p.parent.exists() and str(p.parent):
+        raise UnsupportedInputError(f"output folder does not exist: {p.parent}")
+
+
+def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, codec: str | None = None,
+           quality: float | None = None, backend: str = "constriction", device: str = "cpu",
+           weights: PathLike | None = None, force: bool = False) -> bytes:
+    """Encode an image (path, uint8 array or encoded image bytes) to ``.ncd`` bytes; write ``dst`` if given.
+
+    Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
+    """
+    from ncodec.codecs import container
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
+    from ncodec.entropy.coders import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UnsupportedInputError(f"unknown coder backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}")
+    if dst is not None:
+        _check_output(dst, force)
+    t0 = time.perf_counter()
+    image = _read_input_image(src)
+    model = load_codec(codec or DEFAULT_CODEC, weights)
+    t1 = time.perf_counter()
+    result = model.compress(image, quality=quality, backend=backend, device=device)
+    data = container.pack(result.header, result.sections)
+    t2 = time.perf_counter()
+    if dst is not None:
+        atomic_write_bytes(dst, data)
+    pixels = image.shape[0] * image.shape[1]
+    encode.last_stats = {"bytes": len(data), "bpp": 8 * len(data) / pixels, "load_s": t1 - t0,
+                         "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
+    return data
+
+
+encode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def open(src: PathLike | bytes) -> Bitstream:  # noqa: A001 - mirrors PIL.Image.open
+    """Parse a ``.ncd`` file or bytes (header and CRC-checked sections) without decoding it."""
+    from ncodec.codecs import container
+
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    else:
+        p = Path(src)
+        if not p.is_file():
+            raise UnsupportedInputError(f"input file not found: {p}")
+        if p.stat().st_size > container.MAX_SECTION_BYTES * 2:
+            raise BitstreamError("bitstream file is larger than any valid bitstream")
+        data = p.read_bytes()
+    if not data:
+        raise BitstreamError("bitstream is empty")
+    header, sections = container.unpack(data)
+    return Bitstream(header, sections, len(data))
+
+
+def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathLike | None = None,
+           device: str = "cpu", force: bool = False) -> np.ndarray:
+    """Decode ``.ncd`` (path or bytes) to a uint8 image array; write ``dst`` (PNG, PPM, …) if given."""
+    from ncodec.codecs.imageio import write_image
+
+    if dst is not None:
+        _check_output(dst, force)
+    t0 = time.perf_counter()
+    stream = open(src)
+    image = stream.decode(weights=weights, device=device)
+    t1 = time.perf_counter()
+    if dst is not None:
+        write_image(dst, image)
+    decode.last_stats = {"bytes": stream.size, "bpp": 8 * stream.size / (image.shape[0] * image.shape[1]),
+                         "decode_s": t1 - t0, "codec": stream.header.codec}
+    return image
+
+
+decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def info(src: PathLike | bytes) -> dict[str, Any]:
+    """Header fields and section sizes of a ``.ncd`` bitstream."""
+    from ncodec.entropy.coders import BACKEND_IDS
+
+    s = open(src)
+    h = s.header
+    c, height, width = (h.shape + (0, 0, 0))[:3] if h.modality == "image" else (None, None, None)
+    out = {"format_version": h.version, "codec": h.codec, "modality": h.modality, "shape": list(h.shape),
+           "quality": h.quality, "weights_sha256_prefix": h.weights_sha256,
+           "coder": BACKEND_IDS.get(h.backend, f"unknown({h.backend})"), "coder_version": h.backend_version,
+           "metadata": h.metadata, "bytes": s.size, "sections": [len(x) for x in s.sections]}
+    if h.modality == "image" and height and width:
+        out["bpp"] = 8 * s.size / (height * width)
+    return out
