@@ -1,0 +1,43 @@
+"""Shared fixtures: small real assets, small seeded models of every registered architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ncodec.codecs.image import LearnedImageCodec
+from ncodec.codecs.imageio import read_image
+from ncodec.datasets.images import data_root
+from ncodec.models.image import build_model
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SAMPLE = Path(__file__).resolve().parent.parent / "ncodec" / "data" / "sample.png"
+KINDS = ("factorized", "hyperprior", "mean-scale-hyperprior")
+
+
+def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24):
+    torch.manual_seed(seed)
+    model = build_model({"kind": kind, "N": N, "M": M, "lambdas": [0.002, 0.01, 0.05]})
+    # spread the gains so the levels really differ, as after training
+    with torch.no_grad():
+        model.log_gain.copy_(torch.linspace(-1.0, 1.0, 3)[:, None].expand_as(model.log_gain))
+        model.log_inv_gain.copy_(-model.log_gain)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def small_codecs() -> dict[str, LearnedImageCodec]:
+    return {kind: LearnedImageCodec.from_model(small_model(kind)) for kind in KINDS}
+
+
+@pytest.fixture(scope="session")
+def asset_images() -> dict[str, np.ndarray]:
+    return {p.name: read_image(p) for p in sorted(ASSETS.glob("kodim*"))}
+
+
+def shared_kodak() -> Path | None:
+    path = data_root() / "kodak"
+    return path if path.is_dir() else None
