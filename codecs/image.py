@@ -47,7 +47,7 @@ def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = No
         g_tables, thresholds = GaussianConditional.build_tables()
         state["y_tables"] = g_tables.to_state()
         state["scale_thresholds"] = thresholds
-        state["fixed"] = model.h_s.export()
+        state["fixed"] = {k: (v.int() if k.endswith("weight") else v) for k, v in model.h_s.export().items()}
     else:
         state["y_tables"] = model.y_density.build_tables().to_state()
     return state
@@ -170,10 +170,11 @@ class LearnedImageCodec:
         rgb = np.repeat(image[:, :, None], 3, axis=2) if channels == 1 else image
         x_full = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0)
         model = self.model.to(device)
+        dtype = next(model.parameters()).dtype
         gain, _ = model.gains(q)
         sections, latents = [], []
         for top, left, th, tw in self.tiles(h, w, tile):
-            x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device)
+            x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device=device, dtype=dtype)
             y = model.g_a(x) * gain
             if self.hyper:
                 z = model.h_a(torch.abs(y) if self.model.kind == "hyperprior" else y)
@@ -270,13 +271,14 @@ class LearnedImageCodec:
         latents, tiles, q = self.decompress_latents(header, sections)
         channels, h, w = header.shape
         model = self.model.to(device)
+        dtype = next(model.parameters()).dtype
         _, inv_gain = model.gains(q)
         result = np.empty((h, w, 3), dtype=np.uint8)
         for lat, (top, left, th, tw) in zip(latents, tiles):
             y = torch.from_numpy(lat["y"]).double()
             if lat["means"] is not None:
                 y = y + torch.from_numpy(lat["means"]).double() / 256.0
-            x_hat = model.g_s(y.float().to(device) * inv_gain)
+            x_hat = model.g_s(y.to(device=device, dtype=dtype) * inv_gain)
             x_hat = x_hat[:, :, :th, :tw].clamp(0, 1).mul(255).round().byte().cpu()
             result[top:top + th, left:left + tw] = x_hat[0].permute(1, 2, 0).numpy()
         if channels == 1:

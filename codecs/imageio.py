@@ -59,6 +59,12 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise UnsupportedInputError(f"cannot read {p} as an image ({str(exc).splitlines()[0][:120]})") from None
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write to a temp file in the target folder, then rename: never a partial output file."""
     p = Path(path)
@@ -66,6 +72,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
@@ -84,6 +91,7 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray) -> None:
         with os.fdopen(fd, "wb") as f:
             kwargs = {"lossless": True} if fmt == "WEBP" else ({"quality": 95} if fmt == "JPEG" else {})
             im.save(f, format=fmt, **kwargs)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

@@ -23,8 +23,10 @@ def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24):
     model = build_model({"kind": kind, "N": N, "M": M, "lambdas": [0.002, 0.01, 0.05]})
     # spread the gains so the levels really differ, as after training
     with torch.no_grad():
-        model.log_gain.copy_(torch.linspace(-1.0, 1.0, 3)[:, None].expand_as(model.log_gain))
+        model.log_gain.copy_(torch.linspace(1.5, 3.5, 3)[:, None].expand_as(model.log_gain))
         model.log_inv_gain.copy_(-model.log_gain)
+        if hasattr(model, "h_a"):  # random hyper-analysis outputs are tiny: make z non-trivial
+            model.h_a[-1].weight.mul_(40.0)
     return model.eval()
 
 

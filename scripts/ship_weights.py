@@ -1,0 +1,56 @@
+"""Export a training checkpoint into the weight zoo and record it in models/weights/manifest.json.
+
+    python scripts/ship_weights.py CHECKPOINT --name FILE.ncw --recipe "CMD" [--recipe "CMD2"] \
+        [--kodak results/kodak-default-vs-jpeg.json] [--default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ncodec.codecs.image import save_weights
+from ncodec.models.image import build_model
+from ncodec.models.zoo import MANIFEST, WEIGHTS_DIR
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("checkpoint")
+    p.add_argument("--name", required=True)
+    p.add_argument("--recipe", action="append", default=[], help="exact training command(s), in order")
+    p.add_argument("--data", default="photos-train (files 001-037; 038-039 held out for validation)")
+    p.add_argument("--kodak", default=None, help="results JSON with measured Kodak figures")
+    p.add_argument("--qualities", default="1,2,3,4")
+    p.add_argument("--default", action="store_true")
+    a = p.parse_args()
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    model = build_model(ck["config"])
+    model.load_state_dict(ck["model"])
+    path = WEIGHTS_DIR / a.name
+    sha = save_weights(model, path, meta={"step": int(ck["step"]), "qat": bool(ck.get("qat", False))})
+    entries = json.loads(MANIFEST.read_text())["models"] if MANIFEST.exists() else []
+    entries = [e for e in entries if e["file"] != a.name]
+    if a.default:
+        for e in entries:
+            if e["codec"] == model.kind:
+                e["default"] = False
+    entry = {"codec": model.kind, "file": a.name, "sha256": sha, "default": bool(a.default),
+             "config": model.config(), "qualities": [float(q) for q in a.qualities.split(",")],
+             "recipe": a.recipe, "data": a.data, "steps": int(ck["step"]),
+             "train_wall_s": round(float(ck.get("wall_s", 0.0)), 1), "qat": bool(ck.get("qat", False)),
+             "size_bytes": path.stat().st_size}
+    if a.kodak:
+        entry["kodak"] = json.loads(Path(a.kodak).read_text()).get("codec_points")
+    entries.append(entry)
+    MANIFEST.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    print(f"shipped {path} sha256 {sha}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
