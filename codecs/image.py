@@ -111,6 +111,13 @@ class LearnedImageCodec:
             raise ModelMismatchError(f"weight file is inconsistent: {exc}") from None
         self.levels = self.model.levels
         self.downsample = self.model.downsample
+        self._coders: dict[str, Coder] = {}
+
+    def coder(self, backend: str) -> Coder:
+        """This codec's coder instance for a backend (it caches models built from this codec's tables)."""
+        if backend not in self._coders:
+            self._coders[backend] = get_coder(backend)
+        return self._coders[backend]
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LearnedImageCodec":
@@ -164,11 +171,11 @@ class LearnedImageCodec:
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
         q = self._quality(quality)
-        coder = get_coder(backend)
+        coder = self.coder(backend)
         channels = 1 if image.ndim == 2 else 3
         h, w = image.shape[:2]
         rgb = np.repeat(image[:, :, None], 3, axis=2) if channels == 1 else image
-        x_full = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0)
+        x_full = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
         gain, _ = model.gains(q)
@@ -211,6 +218,8 @@ class LearnedImageCodec:
 
     # ------------------------------------------------------------------ decode
     def check_header(self, header: Header) -> None:
+        if header.modality != self.modality:
+            raise ModelMismatchError(f"bitstream holds a {header.modality}, not an image")
         if header.codec != self.name:
             raise ModelMismatchError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
         if header.weights_sha256 != self.sha256[:16]:
@@ -222,7 +231,7 @@ class LearnedImageCodec:
         self.check_header(header)
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
-        coder: Coder = get_coder(BACKEND_IDS[header.backend])
+        coder = self.coder(BACKEND_IDS[header.backend])
         if len(header.shape) != 3 or header.shape[0] not in (1, 3):
             raise BitstreamError(f"invalid image shape {header.shape}")
         _, h, w = header.shape

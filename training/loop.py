@@ -91,6 +91,8 @@ def run_training(args: argparse.Namespace,
     lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
     config = {"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)}
     model = build_model(config)
+    if args.patch_size % model.downsample:
+        raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
     if args.init and not args.resume:
         init = torch.load(args.init, map_location="cpu", weights_only=False)

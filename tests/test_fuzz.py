@@ -1,0 +1,22 @@
+"""Fuzzing the decoder: >= 2,000 mutated bitstreams end in an NcodecError or a correctly shaped image."""
+
+from __future__ import annotations
+
+import pytest
+
+from ncodec import api
+from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
+
+from conftest import ASSETS
+from fuzzlib import run_campaign
+
+
+@pytest.mark.parametrize("backend,seed", [("constriction", 1), ("compressai", 2)])
+def test_fuzz_default_codec(backend, seed):
+    load_codec(DEFAULT_CODEC)
+    seeds = [api.encode(ASSETS / "kodim21_64x64.png", quality=q, backend=backend) for q in (1.0, 2.7, 4.0)]
+    seeds.append(api.encode(ASSETS / "kodim15_grey_160x120.png", quality=2.0, backend=backend))
+    stats = run_campaign(lambda data: api.decode(data), seeds, cases=1000, seed=seed)
+    assert stats["cases"] == 1000
+    assert not stats["failures"], stats["failures"][:5]
+    assert stats["images"] > 50 and stats["errors"] > 50  # both outcomes are exercised
