@@ -64,3 +64,14 @@ def test_extreme_inputs_stay_bounded():
     z = torch.full((1, 8, 2, 2), 10**9, dtype=torch.int64)
     out = net.run_fixed(params, z)
     assert out.abs().max() < 2**21
+
+
+def test_polyphase_transposed_conv_matches_zero_insertion():
+    from ncodec.entropy.fixedpoint import _zero_insert_conv_transpose2d
+
+    g = torch.Generator().manual_seed(1)
+    for k, p in ((5, 2), (3, 1)):
+        x = torch.randint(-500, 500, (2, 6, 4, 3), generator=g).double()
+        w = torch.randint(-900, 900, (6, 5, k, k), generator=g).double()
+        assert torch.equal(exact_conv_transpose2d(x, w, 2, p, 1), _zero_insert_conv_transpose2d(x, w, 2, p, 1))
+        assert torch.equal(exact_conv_transpose2d(x, w, 2, p, 1), F.conv_transpose2d(x, w, stride=2, padding=p, output_padding=1))
