@@ -42,7 +42,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--init", default=None, help="start from this checkpoint's model weights (fresh optimiser)")
+    p.add_argument("--init", default=None,
+                   help="start from the model weights of a checkpoint or .ncw weight file (fresh optimiser)")
     p.add_argument("--qat", action="store_true",
                    help="fake-quantise the fixed-point entropy-parameter net (quantisation-aware fine-tuning)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -95,10 +96,13 @@ def run_training(args: argparse.Namespace,
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
     if args.init and not args.resume:
+        if not Path(args.init).is_file():
+            raise UnsupportedInputError(f"--init: no such file {args.init}")
         init = torch.load(args.init, map_location="cpu", weights_only=False)
+        weights = init["model"] if "model" in init else init["state_dict"]  # checkpoint or .ncw weight file
         if init["config"] != config:
-            raise UnsupportedInputError(f"--init checkpoint has config {init['config']}, expected {config}")
-        model.load_state_dict(init["model"])
+            raise UnsupportedInputError(f"--init file has config {init['config']}, expected {config}")
+        model.load_state_dict(weights)
     model.to(device)
     model.h_s.qat = bool(args.qat) if hasattr(model, "h_s") else False
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
