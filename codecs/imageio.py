@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -86,14 +87,7 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray) -> None:
     fmt = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
            ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(p.suffix.lower(), "PNG")
     im = Image.fromarray(array)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            kwargs = {"lossless": True} if fmt == "WEBP" else ({"quality": 95} if fmt == "JPEG" else {})
-            im.save(f, format=fmt, **kwargs)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    kwargs = {"lossless": True} if fmt == "WEBP" else ({"quality": 95} if fmt == "JPEG" else {})
+    im.save(buf, format=fmt, **kwargs)
+    atomic_write_bytes(p, buf.getvalue())
