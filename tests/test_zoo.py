@@ -1,0 +1,26 @@
+"""The weight zoo: every shipped file matches its manifest entry, loads, and stays within budget."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ncodec.codecs.image import LearnedImageCodec
+from ncodec.codecs.registry import DEFAULT_CODEC, REGISTRY
+from ncodec.models.zoo import WEIGHTS_DIR, manifest
+
+
+def test_manifest_matches_files():
+    entries = manifest()
+    assert any(e["codec"] == DEFAULT_CODEC and e["default"] for e in entries)
+    total = 0
+    for e in entries:
+        path = WEIGHTS_DIR / e["file"]
+        data = path.read_bytes()
+        total += len(data)
+        assert hashlib.sha256(data).hexdigest() == e["sha256"], e["file"]
+        assert e["codec"] in REGISTRY and e["recipe"] and e["steps"] > 0 and e["data"]
+        codec = LearnedImageCodec.from_file(path)
+        assert codec.name == e["codec"] and codec.model.config() == e["config"]
+        for q in e["qualities"]:
+            assert 1 <= q <= codec.levels
+    assert total < 60 * 2**20
