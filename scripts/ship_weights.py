@@ -27,8 +27,11 @@ def main() -> int:
     p.add_argument("--kodak", default=None, help="results JSON with measured Kodak figures")
     p.add_argument("--qualities", default="1,2,3,4")
     p.add_argument("--default", action="store_true")
+    p.add_argument("--prior", action="append", default=[],
+                   help="checkpoint of an earlier stage (e.g. the float run before QAT): its steps and time count too")
     a = p.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    priors = [torch.load(c, map_location="cpu", weights_only=False) for c in a.prior]
     model = build_model(ck["config"])
     model.load_state_dict(ck["model"])
     path = WEIGHTS_DIR / a.name
@@ -41,8 +44,11 @@ def main() -> int:
                 e["default"] = False
     entry = {"codec": model.kind, "file": a.name, "sha256": sha, "default": bool(a.default),
              "config": model.config(), "qualities": [float(q) for q in a.qualities.split(",")],
-             "recipe": a.recipe, "data": a.data, "steps": int(ck["step"]),
-             "train_wall_s": round(float(ck.get("wall_s", 0.0)), 1), "qat": bool(ck.get("qat", False)),
+             "recipe": a.recipe, "data": a.data, "steps": int(ck["step"]) + sum(int(c["step"]) for c in priors),
+             "steps_per_stage": [int(c["step"]) for c in priors] + [int(ck["step"])],
+             "train_wall_s": round(float(ck.get("wall_s", 0.0)) + sum(float(c.get("wall_s", 0.0)) for c in priors), 1),
+             "machine": "2-core x86_64 CPU (this project's development machine), torch 2.14.1",
+             "qat": bool(ck.get("qat", False)),
              "size_bytes": path.stat().st_size}
     if a.kodak:
         entry["kodak"] = json.loads(Path(a.kodak).read_text()).get("codec_points")
