@@ -240,7 +240,7 @@ class CompressAIRansCoder(Coder):
     def _encode_bins(self, bins, idx, tables, per_symbol):
         if bins.size == 0:
             return b""
-        bins, idx = self._pad_short(bins, idx)
+        bins, idx = self._pad_short(bins, idx, tables)
         indexes, cdfs, sizes, offsets = self._args(idx, tables, per_symbol)
         return self._enc_cls().encode_with_indexes(bins.tolist(), indexes, cdfs, sizes, offsets)
 
@@ -248,23 +248,26 @@ class CompressAIRansCoder(Coder):
         if idx.size == 0:
             return np.empty(0, dtype=np.int64)
         n = idx.size
-        _, idx = self._pad_short(np.zeros(n, dtype=np.int64), idx)
+        _, idx = self._pad_short(np.zeros(n, dtype=np.int64), idx, tables)
         indexes, cdfs, sizes, offsets = self._args(idx, tables, per_symbol)
         padded = data + bytes(4 * (idx.size + 4))
         out = self._dec_cls().decode_with_indexes(padded, indexes, cdfs, sizes, offsets)
         return np.asarray(out[:n], dtype=np.int64)
 
     @staticmethod
-    def _pad_short(bins: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pad_short(bins: np.ndarray, idx: np.ndarray, tables: TableSet) -> tuple[np.ndarray, np.ndarray]:
         """CompressAI's encoder sizes its output buffer by the symbol count (one word per symbol) and
         overflows it for very short streams (the 2-word flush alone exceeds 1 symbol). Each symbol emits
         at most 16 bits, so with at least MIN_SYMBOLS symbols the buffer always suffices: short streams
-        get bin-0 filler symbols with the first symbol's table, which the decoder decodes and drops."""
+        get filler symbols (the most probable bin of the first symbol's table, so they cost almost
+        nothing), which the decoder decodes and drops."""
         short = CompressAIRansCoder.MIN_SYMBOLS - bins.size
         if short <= 0:
             return bins, idx
-        return (np.concatenate([bins, np.zeros(short, dtype=np.int64)]),
-                np.concatenate([idx, np.full(short, idx[0], dtype=np.int64)]))
+        t = int(idx[0])
+        filler = int(np.argmax(tables.counts[t, : int(tables.lengths[t]) + 1]))
+        return (np.concatenate([bins, np.full(short, filler, dtype=np.int64)]),
+                np.concatenate([idx, np.full(short, t, dtype=np.int64)]))
 
 
 BACKENDS: dict[str, type[Coder]] = {"constriction": ConstrictionCoder, "compressai": CompressAIRansCoder}
