@@ -206,7 +206,11 @@ class CompressAIRansCoder(Coder):
     package = "compressai"
 
     def __init__(self) -> None:
-        from compressai.ans import RansDecoder, RansEncoder
+        import warnings
+
+        with warnings.catch_warnings():  # compressai's import uses the deprecated torch.jit.script
+            warnings.simplefilter("ignore", FutureWarning)
+            from compressai.ans import RansDecoder, RansEncoder
 
         self._enc_cls, self._dec_cls = RansEncoder, RansDecoder
         self._cdf_cache: dict[int, tuple[list[list[int]], list[int]]] = {}
