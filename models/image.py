@@ -40,7 +40,8 @@ def gain_weights(quality: float, levels: int) -> tuple[int, int, float]:
 
 
 class VariableRateImageModel(nn.Module):
-    """Shared parts: analysis/synthesis transforms and the gain vectors."""
+    """Shared parts: analysis/synthesis transforms and the gain vectors. Subclasses define
+    ``forward(x, levels)`` returning the reconstruction and the likelihoods of every latent."""
 
     kind = "base"
     downsample = 16  # total stride of the analysis transform
@@ -80,10 +81,6 @@ class VariableRateImageModel(nn.Module):
     def aux_loss(self) -> torch.Tensor:
         return sum((m.aux_loss() for m in self.modules() if isinstance(m, FactorizedDensity)),
                    torch.zeros(()))
-
-    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
-        """Training forward: reconstruction and likelihoods for a batch with per-sample rate levels."""
-        raise NotImplementedError
 
 
 class FactorizedPrior(VariableRateImageModel):

@@ -28,7 +28,6 @@ from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
 from ncodec.datasets.images import data_root, list_images
 from ncodec.evaluation.jpeg import jpeg_round_trip, rate_at_psnr
 from ncodec.evaluation.metrics import psnr_rgb
-from ncodec.models.image import round_ste  # noqa: F401  (documents the float path used below)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import ncodec
 from ncodec.cli import main
 from ncodec.errors import BitstreamError, OutputExistsError, UnsupportedInputError
 
-from conftest import ASSETS, SAMPLE
+from conftest import ASSETS
 
 
 def _png_claiming(width: int, height: int) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from ncodec.datasets.images import PatchSampler, data_root, list_images
-from ncodec.errors import NcodecError, UnsupportedInputError
+from ncodec.errors import UnsupportedInputError
 from ncodec.models.image import MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
 
 
@@ -216,5 +216,3 @@ def main_train(args: argparse.Namespace) -> int:
     print(f"checkpoint: {path}\nweights: {weights} (sha256 {sha})")
     return 0
 
-
-__all__ = ["add_train_arguments", "run_training", "main_train", "rd_loss", "NcodecError"]
