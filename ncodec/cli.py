@@ -86,6 +86,27 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bdrate(a: argparse.Namespace) -> int:
+    from ncodec.errors import UnsupportedInputError
+    from ncodec.evaluation.bdrate import bd_quality, bd_rate
+    from ncodec.evaluation.curves import LOWER_IS_BETTER, load_curve
+
+    anchor, test = load_curve(a.anchor, a.metric), load_curve(a.test, a.metric)
+    higher = a.metric not in LOWER_IS_BETTER
+    try:
+        rate = bd_rate(anchor, test, a.method, higher_is_better=higher)
+        quality = bd_quality(anchor, test, a.method, higher_is_better=higher)
+    except ValueError as exc:
+        raise UnsupportedInputError(str(exc)) from None
+    if a.json:
+        print(json.dumps({"anchor": anchor.name, "test": test.name, "metric": a.metric, "method": a.method,
+                          "bd_rate_pct": rate, "bd_quality": quality}))
+    else:
+        print(f"{test.name} vs {anchor.name} ({a.metric}, {a.method}): BD-rate {rate:+.2f} %, "
+              f"BD-{a.metric} {quality:+.3f}  (negative BD-rate = fewer bits)")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
     from ncodec import api
@@ -153,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("output")
     x.set_defaults(func=cmd_export)
+
+    b = sub.add_parser("bdrate", help="Bjontegaard delta rate/quality of TEST against ANCHOR result files")
+    b.add_argument("anchor", help="result JSON (CompressAI format) or a shipped anchor, e.g. anchor:kodak/vtm")
+    b.add_argument("test")
+    b.add_argument("--metric", default="psnr-rgb", help="psnr-rgb, ms-ssim-rgb, ms-ssim-rgb-db, … (default psnr-rgb)")
+    b.add_argument("--method", default="cubic", choices=["cubic", "pchip"])
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bdrate)
 
     demo = sub.add_parser("demo", help="encode and decode the bundled sample image")
     demo.add_argument("--out-dir", default="ncodec-demo")
