@@ -86,6 +86,22 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(a: argparse.Namespace) -> int:
+    from ncodec.evaluation.runner import run_eval
+
+    qualities = [float(q) for q in a.qualities.split(",")]
+    doc = run_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
+                   progress=not a.no_progress)
+    r = doc["results"]
+    print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'MS-SSIM':>8}")
+    for i, q in enumerate(qualities):
+        ms = r["ms-ssim-rgb"][i]
+        print(f"{q:>8g} {r['bpp'][i]:8.4f} {r['psnr-rgb'][i]:9.3f} {r['psnr-y'][i]:8.3f} "
+              f"{'n/a' if ms is None else format(ms, '.4f'):>8}")
+    print(f"wrote {a.output}")
+    return 0
+
+
 def cmd_bdrate(a: argparse.Namespace) -> int:
     from ncodec.errors import UnsupportedInputError
     from ncodec.evaluation.bdrate import bd_quality, bd_rate
@@ -174,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("output")
     x.set_defaults(func=cmd_export)
+
+    ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on an image folder (real bitstreams)")
+    ev.add_argument("dataset", help="image folder, e.g. ../shared/data/kodak")
+    ev.add_argument("--codec", default="mean-scale-hyperprior")
+    ev.add_argument("--qualities", default="1,2,3,4", help="comma-separated qualities")
+    ev.add_argument("-o", "--output", required=True, help="result JSON (resumed if it exists)")
+    ev.add_argument("--weights", default=None)
+    ev.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bdrate", help="Bjontegaard delta rate/quality of TEST against ANCHOR result files")
     b.add_argument("anchor", help="result JSON (CompressAI format) or a shipped anchor, e.g. anchor:kodak/vtm")
