@@ -101,7 +101,7 @@ def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
                                     b'{"tile":true}', b'{"tile":1e308}', b'{"tile":"1024"}', b"\xff\xfe",
                                     b'{"tile":64}', b'{"tile":4096}', b"null", _mutate_bytes(rng, f["meta"])])
         elif field == "name":
-            f["name"] = rng.choice([b"factorized", b"hyperprior", b"x", b"\xff", b"", b"a" * 70])
+            f["name"] = rng.choice([b"factorized", b"hyperprior", b"jpeg", b"webp", b"x", b"\xff", b"", b"a" * 70])
         elif field == "sha":
             f["sha"] = bytes(rng.randrange(256) for _ in range(8))
         elif field == "backend":

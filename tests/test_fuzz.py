@@ -20,3 +20,10 @@ def test_fuzz_default_codec(backend, seed):
     assert stats["cases"] == 1000
     assert not stats["failures"], stats["failures"][:5]
     assert stats["images"] > 50 and stats["errors"] > 50  # both outcomes are exercised
+
+
+def test_fuzz_classical_payloads():
+    seeds = [api.encode(ASSETS / "kodim21_64x64.png", codec=c, quality=q) for c, q in (("jpeg", 30), ("webp", 60))]
+    seeds.append(api.encode(ASSETS / "kodim15_grey_160x120.png", codec="jpeg", quality=80))
+    stats = run_campaign(lambda data: api.decode(data), seeds, cases=400, seed=3)
+    assert not stats["failures"], stats["failures"][:5]
