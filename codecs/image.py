@@ -64,13 +64,6 @@ def save_weights(model: VariableRateImageModel, path: str | Path, meta: dict[str
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 # ----------------------------------------------------------------------------- the codec
 
@@ -296,16 +289,12 @@ class LearnedImageCodec:
         return result
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-
 @torch.no_grad()
 def validate_with_bitstreams(model: VariableRateImageModel, files: list[Path]) -> dict[str, float]:
     """Real encode -> bytes -> decode of the validation images at every rate level (training hook)."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import read_image
+    from ncodec.evaluation.metrics import psnr_rgb
 
     training = model.training
     codec = LearnedImageCodec.from_model(model)
@@ -320,7 +309,7 @@ def validate_with_bitstreams(model: VariableRateImageModel, files: list[Path]) -
             header, sections = container.unpack(data)
             rec = codec.decompress(header, sections)
             bpp.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-            ps.append(psnr(img, rec))
+            ps.append(psnr_rgb(img, rec))
         metrics[f"q{level}_bpp"] = float(np.mean(bpp))
         metrics[f"q{level}_psnr"] = float(np.mean(ps))
     metrics["val_s"] = time.perf_counter() - t0

@@ -1,21 +1,8 @@
-"""Pillow JPEG as a classical reference curve (4:2:0, Pillow's default settings)."""
+"""Reading a reference RD curve (e.g. Pillow JPEG) at a given quality."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
-
-
-def jpeg_round_trip(image: np.ndarray, quality: int) -> tuple[int, np.ndarray]:
-    """(bytes, decoded uint8 image) of Pillow's JPEG at ``quality`` with default 4:2:0 subsampling."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
-    data = buf.getvalue()
-    with Image.open(io.BytesIO(data)) as im:
-        decoded = np.asarray(im.convert("RGB" if image.ndim == 3 else "L"))
-    return len(data), decoded
 
 
 def rate_at_psnr(curve_bpp: list[float], curve_psnr: list[float], psnr: float) -> float | None:

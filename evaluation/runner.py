@@ -55,14 +55,14 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
             raise UnsupportedInputError(f"{out} holds results of another codec or weights; choose another output")
         records = list(prev.get("per_image", []))
     done = {(r["image"], r["quality"]) for r in records}
-    todo = [(f, q) for q in qualities for f in files if (f.name, q) not in done]
+    pending = [(f, q) for q in qualities for f in files if (f.name, q) not in done]
     bar = None
-    if progress and todo:
+    if progress and pending:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="img", desc=f"eval {codec_name}")
+        bar = tqdm(total=len(pending), unit="img", desc=f"eval {codec_name}")
     images: dict[Path, np.ndarray] = {}
-    for f, q in todo:
+    for f, q in pending:
         img = images.setdefault(f, read_image(f))
         t0 = time.perf_counter()
         enc = codec.compress(img, quality=q, backend=backend)

@@ -126,7 +126,7 @@ def cmd_bdrate(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
     from ncodec import api
-    from ncodec.codecs.image import psnr
+    from ncodec.evaluation.metrics import psnr_rgb
     from ncodec.codecs.imageio import read_image
 
     sample = Path(__file__).resolve().parent / "data" / "sample.png"
@@ -140,7 +140,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         e = api.encode.last_stats
         rec = api.decode(ncd, png, force=True)
         d = api.decode.last_stats
-        print(f"{e['codec']} q={q:g}: {e['bytes']} bytes, {e['bpp']:.4f} bpp, PSNR {psnr(original, rec):.2f} dB, "
+        print(f"{e['codec']} q={q:g}: {e['bytes']} bytes, {e['bpp']:.4f} bpp, PSNR {psnr_rgb(original, rec):.2f} dB, "
               f"encode {e['encode_s']:.3f} s, decode {d['decode_s']:.3f} s")
     print(f"wrote {ncd} and {png}")
     return 0
