@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncodec.codecs.classical import FORMATS, PillowImageCodec
+from ncodec.codecs.classical import CLASSICAL, ClassicalImageCodec, load_classical
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.errors import ModelMismatchError
 from ncodec.models.zoo import find_weights, manifest
@@ -24,22 +24,20 @@ REGISTRY: dict[str, CodecSpec] = {
         CodecSpec("hyperprior", "image", "Ballé 2018 scale hyperprior, variable rate, fixed-point entropy path"),
         CodecSpec("mean-scale-hyperprior", "image",
                   "Minnen 2018 mean-scale hyperprior, variable rate, fixed-point entropy path (default)"),
-        CodecSpec("jpeg", "image", "JPEG baseline (Pillow / libjpeg-turbo, 4:2:0), integer quality 1-95"),
-        CodecSpec("webp", "image", "WebP lossy (Pillow / libwebp, method 6), integer quality 0-100"),
     )
-}
+} | {name: CodecSpec(name, "image", make().description) for name, make in CLASSICAL.items()}
 DEFAULT_CODEC = "mean-scale-hyperprior"
 
 _cache: dict[Path, LearnedImageCodec] = {}
 
 
 def load_codec(name: str, weights: str | Path | None = None,
-               sha_prefix: str | None = None) -> LearnedImageCodec | PillowImageCodec:
+               sha_prefix: str | None = None) -> LearnedImageCodec | ClassicalImageCodec:
     """Load a registered codec with explicit weights, or the shipped/NCODEC_WEIGHTS weights."""
     if name not in REGISTRY:
         raise ModelMismatchError(f"unknown codec {name!r}; available: {', '.join(sorted(REGISTRY))}")
-    if name in FORMATS:
-        return PillowImageCodec(FORMATS[name])
+    if name in CLASSICAL:
+        return load_classical(name)
     path = Path(weights) if weights is not None else find_weights(name, sha_prefix)
     path = path.resolve()
     if path not in _cache:
@@ -54,6 +52,6 @@ def list_codecs() -> list[dict[str, object]]:
     """Registered codecs with their shipped weights (if any)."""
     shipped = {e["codec"]: e for e in manifest() if e.get("default")}
     return [{"name": s.name, "modality": s.modality, "description": s.description,
-             "weights": "none needed" if s.name in FORMATS else shipped.get(s.name, {}).get("file"),
+             "weights": "none needed" if s.name in CLASSICAL else shipped.get(s.name, {}).get("file"),
              "qualities": shipped.get(s.name, {}).get("qualities")}
             for s in REGISTRY.values()]

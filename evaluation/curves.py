@@ -14,27 +14,35 @@ ANCHORS_DIR = Path(__file__).resolve().parent / "anchors"
 LOWER_IS_BETTER = {"lpips", "error-rate", "top1-error"}
 
 
+METRIC_ALIASES = {"ms-ssim-db-rgb": "ms-ssim-rgb-db", "ms-ssim-db": "ms-ssim-rgb-db", "psnr": "psnr-rgb",
+                  "ms-ssim": "ms-ssim-rgb"}
+
+
 def _metric_values(results: dict, metric: str) -> list[float]:
-    if metric in results:
-        return [float(v) for v in results[metric]]
+    candidates = [metric] + [k for k, v in METRIC_ALIASES.items() if v == metric]
+    for key in candidates:
+        if key in results:
+            return [float(v) for v in results[key]]
     if metric.endswith("-db") and metric[:-3] in results:  # e.g. ms-ssim-rgb-db from ms-ssim-rgb
         vals = [float(v) for v in results[metric[:-3]]]
         if any(not 0 <= v < 1 for v in vals):
             raise ValueError(f"{metric[:-3]} values must lie in [0, 1) to convert to dB")
         return [-10.0 * math.log10(1.0 - v) for v in vals]
-    if metric == "ms-ssim-db" and "ms-ssim-rgb" in results:
-        return _metric_values(results, "ms-ssim-rgb-db")
+    if metric in METRIC_ALIASES:
+        return _metric_values(results, METRIC_ALIASES[metric])
     raise KeyError(metric)
 
 
-def load_curve(path: str | Path, metric: str = "psnr-rgb") -> Curve:
-    """Curve of ``metric`` against ``bpp`` from a result JSON; one-line UnsupportedInputError otherwise.
-
-    ``path`` may also name a shipped anchor, e.g. ``anchor:kodak/vtm``.
-    """
-    p = Path(path)
+def resolve(path: str | Path) -> Path:
+    """A result file path, or a shipped anchor named ``anchor:DATASET/NAME`` (e.g. ``anchor:kodak/vtm``)."""
     if str(path).startswith("anchor:"):
-        p = ANCHORS_DIR / (str(path)[len("anchor:"):] + ".json")
+        return ANCHORS_DIR / (str(path)[len("anchor:"):] + ".json")
+    return Path(path)
+
+
+def load_result(path: str | Path) -> tuple[str, dict]:
+    """(name, results) of a result JSON (ncodec's or CompressAI's layout); one-line error otherwise."""
+    p = resolve(path)
     if not p.is_file():
         raise UnsupportedInputError(f"result file not found: {path}")
     try:
@@ -43,15 +51,34 @@ def load_curve(path: str | Path, metric: str = "psnr-rgb") -> Curve:
         raise UnsupportedInputError(f"{p.name} is not valid JSON ({str(exc).splitlines()[0][:80]})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise UnsupportedInputError(f"{p.name} is not an RD result file (no 'results' object)")
-    results = doc["results"]
+    if not isinstance(doc["results"].get("bpp"), list):
+        raise UnsupportedInputError(f"{p.name} has no 'bpp' list in 'results'")
+    return str(doc.get("name", p.stem)), doc["results"]
+
+
+def metric_points(results: dict, metric: str) -> tuple[list[float], list[float]]:
+    """(bpp, metric) pairs of one result, both finite; KeyError if absent, ValueError if malformed."""
+    rate = [float(v) for v in results["bpp"]]
+    quality = _metric_values(results, metric)
+    if len(rate) != len(quality):
+        raise ValueError(f"{len(rate)} bpp values but {len(quality)} {metric} values")
+    return rate, quality
+
+
+def load_curve(path: str | Path, metric: str = "psnr-rgb") -> Curve:
+    """Curve of ``metric`` against ``bpp`` from a result JSON; one-line UnsupportedInputError otherwise.
+
+    ``path`` may also name a shipped anchor, e.g. ``anchor:kodak/vtm``.
+    """
+    name, results = load_result(path)
+    label = resolve(path).name
     try:
-        rate = [float(v) for v in results["bpp"]]
-        quality = _metric_values(results, metric)
-        return Curve(tuple(rate), tuple(quality), str(doc.get("name", p.stem)))
+        rate, quality = metric_points(results, metric)
+        return Curve(tuple(rate), tuple(quality), name)
     except KeyError as exc:
-        raise UnsupportedInputError(f"{p.name} has no {exc.args[0]!r} values") from None
+        raise UnsupportedInputError(f"{label} has no {exc.args[0]!r} values") from None
     except (TypeError, ValueError) as exc:
-        raise UnsupportedInputError(f"{p.name}: {str(exc).splitlines()[0][:120]}") from None
+        raise UnsupportedInputError(f"{label}: {str(exc).splitlines()[0][:120]}") from None
 
 
 def shipped_anchors(dataset: str = "kodak") -> list[str]:

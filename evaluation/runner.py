@@ -39,11 +39,61 @@ def _aggregate(records: list[dict[str, Any]], qualities: list[float]) -> dict[st
     return out
 
 
-def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[float], out_path: str | os.PathLike[str],
-             weights: str | None = None, backend: str = "constriction", progress: bool = True) -> dict[str, Any]:
-    """Evaluate ``codec_name`` on every image of ``folder``; writes (and returns) the result JSON."""
+def default_qualities(codec_name: str, weights: str | None = None) -> list[float]:
+    """The codec's evaluation grid: every trained level of a learned codec, a classical codec's grid."""
+    codec = load_codec(codec_name, weights)
+    grid = getattr(codec, "eval_qualities", None)
+    return [float(q) for q in (grid if grid is not None else range(1, codec.levels + 1))]
+
+
+def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, Any]:
+    """One real encode -> ``.ncd`` bytes -> decode of one image, with its metrics and times."""
+    img = read_image(path)
+    t0 = time.perf_counter()
+    enc = codec.compress(img, quality=quality, backend=backend)
+    data = container.pack(enc.header, enc.sections)
+    t1 = time.perf_counter()
+    header, sections = container.unpack(data)
+    rec = codec.decompress(header, sections)
+    t2 = time.perf_counter()
+    pixels = img.shape[0] * img.shape[1]
+    exact = bool(np.array_equal(img, rec))
+    ms = None if exact else ms_ssim_rgb(img, rec)
+    return {"image": path.name, "quality": quality, "bytes": len(data),
+            "payload_bytes": sum(len(s) for s in enc.sections), "bpp": 8 * len(data) / pixels, "exact": exact,
+            # A lossless result has no finite PSNR; it is null (and "exact": true), never Infinity.
+            "psnr-rgb": None if exact else psnr_rgb(img, rec), "psnr-y": None if exact else psnr_y(img, rec),
+            "ms-ssim-rgb": 1.0 if exact else ms, "ms-ssim-rgb-db": None if exact or ms is None else to_db(ms),
+            "encoding_time": t1 - t0, "decoding_time": t2 - t1}
+
+
+_worker_state: dict[str, Any] = {}  # per worker process: the codec it loaded once in _init_worker
+
+
+def _init_worker(codec_name: str, weights: str | None, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _worker_state["codec"] = load_codec(codec_name, weights)
+
+
+def _worker_code(path: Path, quality: float, backend: str) -> dict[str, Any]:
+    return code_one(_worker_state["codec"], path, quality, backend)
+
+
+def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[float] | None,
+             out_path: str | os.PathLike[str], weights: str | None = None, backend: str = "constriction",
+             progress: bool = True, workers: int = 1) -> dict[str, Any]:
+    """Evaluate ``codec_name`` on every image of ``folder``; writes (and returns) the result JSON.
+
+    ``qualities=None`` uses the codec's default grid. With ``workers > 1`` images are coded in that
+    many processes (each with ``cpus // workers`` torch threads); results are identical, only the
+    recorded times reflect the shared CPU.
+    """
     files = list_images(folder)
     codec = load_codec(codec_name, weights)
+    if qualities is None:
+        qualities = default_qualities(codec_name, weights)
+    if workers < 1:
+        raise UnsupportedInputError(f"--workers must be at least 1, got {workers}")
     out = Path(out_path)
     records: list[dict[str, Any]] = []
     if out.exists():
@@ -51,7 +101,8 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
             prev = json.loads(out.read_text())
         except ValueError:
             raise UnsupportedInputError(f"{out} exists but is not a result file (remove it or choose another)") from None
-        if prev.get("schema") != SCHEMA or prev.get("codec") != codec_name or prev.get("weights_sha256") != codec.sha256:
+        if not isinstance(prev, dict) or prev.get("schema") != SCHEMA or prev.get("codec") != codec_name \
+                or prev.get("weights_sha256") != codec.sha256:
             raise UnsupportedInputError(f"{out} holds results of another codec or weights; choose another output")
         records = list(prev.get("per_image", []))
     done = {(r["image"], r["quality"]) for r in records}
@@ -61,40 +112,42 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
         from tqdm import tqdm
 
         bar = tqdm(total=len(pending), unit="img", desc=f"eval {codec_name}")
-    images: dict[Path, np.ndarray] = {}
-    for f, q in pending:
-        img = images.setdefault(f, read_image(f))
-        t0 = time.perf_counter()
-        enc = codec.compress(img, quality=q, backend=backend)
-        data = container.pack(enc.header, enc.sections)
-        t1 = time.perf_counter()
-        header, sections = container.unpack(data)
-        rec = codec.decompress(header, sections)
-        t2 = time.perf_counter()
-        pixels = img.shape[0] * img.shape[1]
-        ms = ms_ssim_rgb(img, rec)
-        records.append({"image": f.name, "quality": q, "bytes": len(data),
-                        "payload_bytes": sum(len(s) for s in enc.sections), "bpp": 8 * len(data) / pixels,
-                        "psnr-rgb": psnr_rgb(img, rec), "psnr-y": psnr_y(img, rec), "ms-ssim-rgb": ms,
-                        "ms-ssim-rgb-db": None if ms is None else to_db(ms),
-                        "encoding_time": t1 - t0, "decoding_time": t2 - t1})
+
+    def finished(record: dict[str, Any]) -> None:
+        records.append(record)
         if bar is not None:
             bar.update(1)
-        _write(out, codec_name, codec.sha256, folder, qualities, records)
+        _write(out, codec_name, codec.sha256, folder, qualities, records, workers)
+
+    if workers == 1 or len(pending) <= 1:
+        for f, q in pending:
+            finished(code_one(codec, f, q, backend))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(codec_name, weights, threads)) as pool:
+            futures = [pool.submit(_worker_code, f, q, backend) for f, q in pending]
+            for fut in as_completed(futures):
+                finished(fut.result())
     if bar is not None:
         bar.close()
-    return _write(out, codec_name, codec.sha256, folder, qualities, records)
+    return _write(out, codec_name, codec.sha256, folder, qualities, records, workers)
 
 
 def _write(out: Path, codec_name: str, sha: str, folder, qualities: list[float],
-           records: list[dict[str, Any]]) -> dict[str, Any]:
+           records: list[dict[str, Any]], workers: int) -> dict[str, Any]:
     from ncodec import __version__
 
+    order = {q: i for i, q in enumerate(qualities)}
+    records.sort(key=lambda r: (order.get(r["quality"], len(order)), r["quality"], r["image"]))
     doc = {"schema": SCHEMA, "name": codec_name, "codec": codec_name, "weights_sha256": sha,
            "description": f"ncodec {__version__} eval of {codec_name} on {Path(folder).name}: real .ncd sizes",
            "dataset": str(folder), "qualities": qualities,
            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                       "torch": torch.__version__, "threads": torch.get_num_threads()},
+                       "torch": torch.__version__, "threads": torch.get_num_threads(), "workers": workers},
            "results": _aggregate(records, qualities), "per_image": records}
     atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
     return doc

@@ -89,15 +89,20 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     from ncodec.evaluation.runner import run_eval
 
-    qualities = [float(q) for q in a.qualities.split(",")]
+    from ncodec.errors import UnsupportedInputError
+
+    try:
+        qualities = None if a.qualities is None else [float(q) for q in a.qualities.split(",")]
+    except ValueError:
+        raise UnsupportedInputError(f"--qualities must be comma-separated numbers, got {a.qualities!r}") from None
     doc = run_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
-                   progress=not a.no_progress)
-    r = doc["results"]
+                   progress=not a.no_progress, workers=a.workers)
+    qualities, r = doc["qualities"], doc["results"]
     print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'MS-SSIM':>8}")
     for i, q in enumerate(qualities):
-        ms = r["ms-ssim-rgb"][i]
-        print(f"{q:>8g} {r['bpp'][i]:8.4f} {r['psnr-rgb'][i]:9.3f} {r['psnr-y'][i]:8.3f} "
-              f"{'n/a' if ms is None else format(ms, '.4f'):>8}")
+        p_rgb, p_y, ms = r["psnr-rgb"][i], r["psnr-y"][i], r["ms-ssim-rgb"][i]
+        print(f"{q:>8g} {r['bpp'][i]:8.4f} {'exact' if p_rgb is None else format(p_rgb, '.3f'):>9} "
+              f"{'exact' if p_y is None else format(p_y, '.3f'):>8} {'n/a' if ms is None else format(ms, '.4f'):>8}")
     print(f"wrote {a.output}")
     return 0
 
@@ -194,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on an image folder (real bitstreams)")
     ev.add_argument("dataset", help="image folder, e.g. ../shared/data/kodak")
     ev.add_argument("--codec", default="mean-scale-hyperprior")
-    ev.add_argument("--qualities", default="1,2,3,4", help="comma-separated qualities")
+    ev.add_argument("--qualities", default=None,
+                    help="comma-separated qualities (default: the codec's grid, see `ncodec models`)")
+    ev.add_argument("--workers", type=int, default=1, help="processes coding images in parallel (default 1)")
     ev.add_argument("-o", "--output", required=True, help="result JSON (resumed if it exists)")
     ev.add_argument("--weights", default=None)
     ev.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])

@@ -41,3 +41,9 @@ class OutputExistsError(NcodecError):
     """The output path exists and ``--force`` was not given."""
 
     exit_code = 7
+
+
+class MissingDependencyError(NcodecError):
+    """A codec needs an external library or tool that is not installed; the message names it."""
+
+    exit_code = 8

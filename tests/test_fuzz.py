@@ -23,7 +23,9 @@ def test_fuzz_default_codec(backend, seed):
 
 
 def test_fuzz_classical_payloads():
-    seeds = [api.encode(ASSETS / "kodim21_64x64.png", codec=c, quality=q) for c, q in (("jpeg", 30), ("webp", 60))]
-    seeds.append(api.encode(ASSETS / "kodim15_grey_160x120.png", codec="jpeg", quality=80))
-    stats = run_campaign(lambda data: api.decode(data), seeds, cases=400, seed=3)
+    points = (("jpeg", 30), ("webp", 60), ("avif", 50), ("jpeg2000", 30), ("jpeg-xl", 50), ("hevc-intra", 37),
+              ("png", 6), ("webp-lossless", 10))
+    seeds = [api.encode(ASSETS / "kodim21_64x64.png", codec=c, quality=q) for c, q in points]
+    seeds += [api.encode(ASSETS / "kodim15_grey_160x120.png", codec=c, quality=q) for c, q in points[::2]]
+    stats = run_campaign(lambda data: api.decode(data), seeds, cases=1200, seed=3)
     assert not stats["failures"], stats["failures"][:5]
