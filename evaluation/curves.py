@@ -18,16 +18,21 @@ METRIC_ALIASES = {"ms-ssim-db-rgb": "ms-ssim-rgb-db", "ms-ssim-db": "ms-ssim-rgb
                   "ms-ssim": "ms-ssim-rgb"}
 
 
+def _floats(values: list) -> list[float]:
+    """Numbers as floats; null (e.g. the PSNR of a lossless result) becomes NaN."""
+    return [math.nan if v is None else float(v) for v in values]
+
+
 def _metric_values(results: dict, metric: str) -> list[float]:
     candidates = [metric] + [k for k, v in METRIC_ALIASES.items() if v == metric]
     for key in candidates:
         if key in results:
-            return [float(v) for v in results[key]]
+            return _floats(results[key])
     if metric.endswith("-db") and metric[:-3] in results:  # e.g. ms-ssim-rgb-db from ms-ssim-rgb
-        vals = [float(v) for v in results[metric[:-3]]]
-        if any(not 0 <= v < 1 for v in vals):
-            raise ValueError(f"{metric[:-3]} values must lie in [0, 1) to convert to dB")
-        return [-10.0 * math.log10(1.0 - v) for v in vals]
+        vals = _floats(results[metric[:-3]])
+        if any(not 0 <= v <= 1 for v in vals if not math.isnan(v)):
+            raise ValueError(f"{metric[:-3]} values must lie in [0, 1] to convert to dB")
+        return [math.inf if v == 1 else -10.0 * math.log10(1.0 - v) for v in vals]
     if metric in METRIC_ALIASES:
         return _metric_values(results, METRIC_ALIASES[metric])
     raise KeyError(metric)
@@ -57,7 +62,11 @@ def load_result(path: str | Path) -> tuple[str, dict]:
 
 
 def metric_points(results: dict, metric: str) -> tuple[list[float], list[float]]:
-    """(bpp, metric) pairs of one result, both finite; KeyError if absent, ValueError if malformed."""
+    """(bpp, metric) pairs of one result; KeyError if absent, ValueError if malformed.
+
+    Null values come back as NaN and exact (lossless) MS-SSIM as +inf dB; callers that need finite
+    curves (BD metrics) reject them, plots skip them.
+    """
     rate = [float(v) for v in results["bpp"]]
     quality = _metric_values(results, metric)
     if len(rate) != len(quality):

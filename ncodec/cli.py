@@ -1,4 +1,4 @@
-"""Command-line interface: ``ncodec encode|decode|info|models|train|export|demo``.
+"""Command-line interface: ``ncodec encode|decode|info|models|train|export|eval|bdrate|plot|demo``.
 
 Thin layer over the public API. Every NcodecError becomes one line on stderr and the error class's
 exit code; argument errors exit 2; anything unexpected is reported in one line with exit code 70.
@@ -128,6 +128,16 @@ def cmd_bdrate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(a: argparse.Namespace) -> int:
+    from ncodec.evaluation.plot import plot_rd
+
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    written = plot_rd(a.files, a.output, metrics, anchor=a.anchor or None, method=a.method, title=a.title,
+                      max_bpp=a.max_bpp)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
     from ncodec import api
@@ -215,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--method", default="cubic", choices=["cubic", "pchip"])
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bdrate)
+
+    pl = sub.add_parser("plot", help="RD curves (PNG and SVG) from result JSON files and shipped anchors")
+    pl.add_argument("files", nargs="+", help="result JSON files (ncodec eval or CompressAI format) or anchor:kodak/NAME")
+    pl.add_argument("-o", "--output", required=True, help="rd.png or rd.svg; the other format is written beside it")
+    pl.add_argument("--anchor", default="anchor:kodak/vtm",
+                    help="curve the legend's BD-rates are measured against (default anchor:kodak/vtm; '' for none)")
+    pl.add_argument("--metrics", default="psnr-rgb,ms-ssim-rgb-db", help="one panel per metric (comma-separated)")
+    pl.add_argument("--method", default="cubic", choices=["cubic", "pchip"])
+    pl.add_argument("--max-bpp", type=float, default=None, help="limit the x axis (BD-rates still use every point)")
+    pl.add_argument("--title", default=None)
+    pl.set_defaults(func=cmd_plot)
 
     demo = sub.add_parser("demo", help="encode and decode the bundled sample image")
     demo.add_argument("--out-dir", default="ncodec-demo")
