@@ -292,9 +292,10 @@ CLASSICAL: dict[str, Callable[[], ClassicalImageCodec]] = {
         "avif", "AVIF (Pillow / libavif, 4:4:4, speed 6), integer quality 0-100", "AVIF", (0, 100), 75,
         (10, 20, 30, 40, 50, 60, 70, 80, 90), lambda q: {"quality": q, "speed": 6, "subsampling": "4:4:4"}, "avif"),
     "jpeg2000": lambda: _pillow(
-        "jpeg2000", "JPEG 2000 (Pillow / OpenJPEG, 9/7 wavelet), quality = target PSNR in dB (20-60)",
-        "JPEG2000", (20, 60), 35, (26, 28, 30, 32, 34, 36, 38, 40, 42),
-        lambda q: {"quality_mode": "dB", "quality_layers": [q], "irreversible": True}, "jpg_2000"),
+        "jpeg2000", "JPEG 2000 (Pillow / OpenJPEG, 9/7 wavelet, colour transform), quality = target PSNR in dB (20-60)",
+        "JPEG2000", (20, 60), 35, (24, 26, 28, 30, 32, 34, 36, 38, 40),
+        # mct=1: the irreversible colour transform (Pillow's default 0 codes R, G, B independently)
+        lambda q: {"quality_mode": "dB", "quality_layers": [q], "irreversible": True, "mct": 1}, "jpg_2000"),
     "jpeg-xl": JpegXLCodec,
     "hevc-intra": HevcIntraCodec,
     "png": lambda: _pillow(
