@@ -1,6 +1,8 @@
 """Learned image codecs: a variable-rate transform (models) + integer entropy coding (entropy).
 
-Bitstream sections, per tile in raster order: [hyper-latent z (absent for ``factorized``), latent y].
+Bitstream sections, per tile in raster order: [hyper-latent z (absent for ``factorized``), latent y];
+for the context model ``checkerboard-channel``, y is 2 x slices sections (each slice's anchors, then
+its non-anchors), in decoding order.
 Everything that decides which distribution codes a symbol is integer: the factorized tables, the
 fixed-point hyper-synthesis, the scale-index thresholds and the Gaussian tables all come from the
 weight file. Only the synthesis transform (latents -> pixels) is floating point.
@@ -26,6 +28,7 @@ from ncodec.entropy.fixedpoint import IN_LIMIT
 from ncodec.entropy.gaussian import GaussianConditional, scale_indexes
 from ncodec.entropy.tables import TableSet
 from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError
+from ncodec.models.context import CheckerboardChannelContext, checkerboard
 from ncodec.models.image import ScaleHyperprior, VariableRateImageModel, build_model
 
 WEIGHTS_FORMAT = 1
@@ -42,12 +45,16 @@ def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = No
     state: dict[str, Any] = {"format": WEIGHTS_FORMAT, "config": model.config(),
                              "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                              "meta": dict(meta or {})}
-    if isinstance(model, ScaleHyperprior):
+    if isinstance(model, (ScaleHyperprior, CheckerboardChannelContext)):
         state["z_tables"] = model.z_density.build_tables().to_state()
         g_tables, thresholds = GaussianConditional.build_tables()
         state["y_tables"] = g_tables.to_state()
         state["scale_thresholds"] = thresholds
-        state["fixed"] = {k: (v.int() if k.endswith("weight") else v) for k, v in model.h_s.export().items()}
+        if isinstance(model, CheckerboardChannelContext):
+            state["fixed_nets"] = {name: {k: (v.int() if k.endswith("weight") else v) for k, v in net.export().items()}
+                                   for name, net in model.entropy_nets().items()}
+        else:
+            state["fixed"] = {k: (v.int() if k.endswith("weight") else v) for k, v in model.h_s.export().items()}
     else:
         state["y_tables"] = model.y_density.build_tables().to_state()
     return state
@@ -90,10 +97,18 @@ class LearnedImageCodec:
         self.meta = state.get("meta", {})
         try:
             self.y_tables = TableSet.from_state(state["y_tables"])
-            self.hyper = isinstance(self.model, ScaleHyperprior)
+            self.context = isinstance(self.model, CheckerboardChannelContext)
+            self.hyper = isinstance(self.model, ScaleHyperprior) or self.context
             if self.hyper:
                 self.z_tables = TableSet.from_state(state["z_tables"])
                 self.thresholds = state["scale_thresholds"].long()
+            if self.context:
+                nets = self.model.entropy_nets()
+                self.fixed_nets = {name: {k: v.long() for k, v in state["fixed_nets"][name].items()} for name in nets}
+                for name, net in nets.items():
+                    net.check_params(self.fixed_nets[name])
+                self.fixed = self.fixed_nets["h_s"]
+            elif self.hyper:
                 self.fixed = {k: v.long() for k, v in state["fixed"].items()}
                 self.model.h_s.check_params(self.fixed)
                 if self.z_tables.lengths.size != self.model.N or self.y_tables.lengths.size != self.thresholds.numel() + 1:
@@ -154,6 +169,42 @@ class LearnedImageCodec:
             scales, means = params, None
         return scale_indexes(scales, self.thresholds), means
 
+    def _context_passes(self, z_sym: torch.Tensor, y_shape: tuple[int, int, int, int],
+                        code_group) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer path of the context model: 2 passes per slice (anchors, then non-anchors).
+
+        ``code_group(k, slice_index, mask, table_idx, means)`` returns the int64 symbols of group k at
+        the ``mask`` positions (channel-major, raster order): the encoder computes and records them, the
+        decoder decodes them from section k. Returns (symbols, means in units 2**-8), each (1, M, h, w).
+        """
+        model: CheckerboardChannelContext = self.model  # type: ignore[assignment]
+        nets, params = model.entropy_nets(), self.fixed_nets
+        _, _, h, w = y_shape
+        hyper = nets["h_s"].run_fixed(params["h_s"], z_sym)
+        anchor = checkerboard(h, w)
+        decoded, all_syms, all_means = [], [], []
+        for i, s in enumerate(model.slices):
+            parts = [hyper]
+            if i:
+                name = f"channel_ctx.{i - 1}"
+                parts.append(nets[name].run_fixed(params[name], torch.cat(decoded, dim=1)))
+            aggregate, agg_params = nets[f"aggregate.{i}"], params[f"aggregate.{i}"]
+            spatial = torch.zeros(1, 2 * s, h, w, dtype=torch.int64)
+            syms = torch.zeros(1, s, h, w, dtype=torch.int64)
+            means = torch.zeros(1, s, h, w, dtype=torch.int64)
+            for k, mask in ((2 * i, anchor), (2 * i + 1, ~anchor)):
+                if k % 2:  # non-anchors also see the decoded anchors of this slice
+                    name = f"spatial_ctx.{i}"
+                    spatial = nets[name].run_fixed(params[name], (syms * 256 + means) * anchor) * mask
+                scales_k, means_k = aggregate.run_fixed(agg_params, torch.cat(parts + [spatial], dim=1)).chunk(2, dim=1)
+                full = mask.expand(1, s, h, w)
+                syms[full] = code_group(k, i, full, scale_indexes(scales_k[full], self.thresholds), means_k[full])
+                means[full] = means_k[full]
+            decoded.append(syms * 256 + means)
+            all_syms.append(syms)
+            all_means.append(means)
+        return torch.cat(all_syms, dim=1), torch.cat(all_means, dim=1)
+
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
@@ -176,7 +227,21 @@ class LearnedImageCodec:
         for top, left, th, tw in self.tiles(h, w, tile):
             x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device=device, dtype=dtype)
             y = model.g_a(x) * gain
-            if self.hyper:
+            if self.context:
+                z_sym = torch.round(model.h_a(y)).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
+                y_slices = y.double().cpu().split(self.model.slices, dim=1)
+                groups: list[tuple[np.ndarray, np.ndarray]] = []
+
+                def record(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+                    sym = torch.round(y_slices[i][mask] - means.double() / 256.0).long()
+                    groups.append((sym.numpy(), idx.numpy()))
+                    return sym
+
+                y_sym, _ = self._context_passes(z_sym, tuple(y.shape), record)
+                sections.append(coder.encode(z_sym.numpy().reshape(-1), self._channel_index(z_sym.shape), self.z_tables))
+                sections.extend(coder.encode(sym, idx, self.y_tables) for sym, idx in groups)
+                latents.append({"z": z_sym.numpy(), "y": y_sym.numpy()})
+            elif self.hyper:
                 z = model.h_a(torch.abs(y) if self.model.kind == "hyperprior" else y)
                 z_sym = torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
                 idx, means = self._hyper_params(z_sym)
@@ -241,7 +306,7 @@ class LearnedImageCodec:
         if not 1.0 <= q <= self.levels:
             raise BitstreamError(f"quality {q} outside [1, {self.levels}]")
         tiles = self.tiles(h, w, tile)
-        per_tile = 2 if self.hyper else 1
+        per_tile = 1 + 2 * len(self.model.slices) if self.context else 2 if self.hyper else 1
         if len(sections) != per_tile * len(tiles):
             raise BitstreamError(f"expected {per_tile * len(tiles)} sections, found {len(sections)}")
         out = []
@@ -249,7 +314,23 @@ class LearnedImageCodec:
         for i, (_, _, th, tw) in enumerate(tiles):
             ph, pw = -(-th // d) * d, -(-tw // d) * d
             y_shape = (1, self.model.M, ph // 16, pw // 16)
-            if self.hyper:
+            if self.context:
+                first = per_tile * i
+                z_shape = (1, self.model.N, ph // 64, pw // 64)
+                z_sym = coder.decode(sections[first], self._channel_index(z_shape), self.z_tables)
+                if np.abs(z_sym).max(initial=0) > IN_LIMIT:
+                    raise BitstreamError("hyper-latent value out of range")
+
+                def decode_group(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor,
+                                 first: int = first) -> torch.Tensor:
+                    sym = coder.decode(sections[first + 1 + k], idx.numpy(), self.y_tables)
+                    if np.abs(sym).max(initial=0) > MAX_LATENT_ABS:
+                        raise BitstreamError("latent value out of range")
+                    return torch.from_numpy(sym)
+
+                y_sym, means = self._context_passes(torch.from_numpy(z_sym).view(z_shape), y_shape, decode_group)
+                tile_lat = {"z": z_sym.reshape(z_shape), "y": y_sym.numpy(), "means": means.numpy()}
+            elif self.hyper:
                 z_shape = (1, self.model.N, ph // 64, pw // 64)
                 z_sym = coder.decode(sections[2 * i], self._channel_index(z_shape), self.z_tables)
                 if np.abs(z_sym).max(initial=0) > IN_LIMIT:

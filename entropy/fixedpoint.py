@@ -84,8 +84,13 @@ class FixedPointNet(nn.Module):
     """A float ``nn.Sequential`` of Conv2d / ConvTranspose2d / ReLU with a fake-quant training mode
     and an exact integer inference path built from exported integer parameters."""
 
-    def __init__(self, layers: list[nn.Module]) -> None:
+    def __init__(self, layers: list[nn.Module], input_kind: str = "symbols") -> None:
+        """``input_kind``: "symbols" (integers, e.g. hyper-latents) or "activations" (values on the
+        2**-A_FRAC grid, e.g. decoded latents y = symbol + mean, or another net's output)."""
         super().__init__()
+        if input_kind not in ("symbols", "activations"):
+            raise ValueError(f"unknown input kind {input_kind!r}")
+        self.input_kind = input_kind
         for layer in layers:
             if not isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.ReLU)):
                 raise TypeError(f"unsupported layer in a fixed-point net: {type(layer).__name__}")
@@ -101,8 +106,11 @@ class FixedPointNet(nn.Module):
         """Float forward (training); with ``qat`` the weights and activations are fake-quantised."""
         if not self.qat:
             return self.net(x)
-        h = x.clamp(-IN_LIMIT, IN_LIMIT)
         wscale, ascale = float(1 << W_FRAC), float(1 << A_FRAC)
+        if self.input_kind == "symbols":
+            h = x.clamp(-IN_LIMIT, IN_LIMIT)
+        else:
+            h = (_round_ste(x * ascale) / ascale).clamp(-A_LIMIT / ascale, A_LIMIT / ascale)
         for layer in self.net:
             if isinstance(layer, nn.ReLU):
                 h = F.relu(h)
@@ -128,9 +136,15 @@ class FixedPointNet(nn.Module):
             out[f"{i}.bias"] = torch.round(layer.bias.double() * bscale).long()
         return out
 
-    def run_fixed(self, params: dict[str, torch.Tensor], symbols: torch.Tensor) -> torch.Tensor:
-        """Exact integer inference: int symbols (B, C, H, W) -> int64 outputs in units 2**-A_FRAC."""
-        h = symbols.to(torch.float64).clamp(-IN_LIMIT, IN_LIMIT) * float(1 << A_FRAC)
+    def run_fixed(self, params: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """Exact integer inference: int64 inputs (B, C, H, W) -> int64 outputs in units 2**-A_FRAC.
+
+        Inputs are symbols, or for ``input_kind="activations"`` integers in units 2**-A_FRAC.
+        """
+        if self.input_kind == "symbols":
+            h = inputs.to(torch.float64).clamp(-IN_LIMIT, IN_LIMIT) * float(1 << A_FRAC)
+        else:
+            h = inputs.to(torch.float64).clamp(-A_LIMIT, A_LIMIT)
         half = float(1 << (W_FRAC - 1))
         div = float(1 << W_FRAC)
         for i, layer in enumerate(self.net):

@@ -160,8 +160,14 @@ MODEL_CLASSES: dict[str, type[VariableRateImageModel]] = {
 
 def build_model(config: dict[str, Any]) -> VariableRateImageModel:
     """Instantiate an image model from its ``config()`` dict."""
+    from ncodec.models.context import CheckerboardChannelContext
+
     kind = config.get("kind")
+    lambdas = tuple(float(v) for v in config["lambdas"])
+    if kind == CheckerboardChannelContext.kind:
+        slices = tuple(int(s) for s in config["slices"]) if config.get("slices") else None
+        return CheckerboardChannelContext(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas,
+                                          slices=slices, hidden=int(config.get("hidden", 128)))
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown image model kind {kind!r}")
-    return MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]),
-                               lambdas=tuple(float(v) for v in config["lambdas"]))
+    return MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]), lambdas=lambdas)

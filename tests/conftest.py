@@ -15,7 +15,7 @@ from ncodec.models.image import build_model
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE = Path(__file__).resolve().parent.parent / "ncodec" / "data" / "sample.png"
-KINDS = ("factorized", "hyperprior", "mean-scale-hyperprior")
+KINDS = ("factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel")
 
 
 def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24):

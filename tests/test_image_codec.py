@@ -92,10 +92,11 @@ def test_large_photo_memory_is_bounded():
     assert len(tiles) == 12 and max(t[2] * t[3] for t in tiles) <= 1024 * 1024
 
 
-def test_float_precision_and_layout_perturbations_keep_latents(asset_images):
+@pytest.mark.parametrize("kind", ["mean-scale-hyperprior", "checkerboard-channel"])
+def test_float_precision_and_layout_perturbations_keep_latents(kind, asset_images):
     """Encode with float64 / channels_last / 1 thread: the decoder always recovers the coded latents."""
     img = asset_images["kodim07_130x90.webp"]
-    base = small_model("mean-scale-hyperprior")
+    base = small_model(kind)
     codec = LearnedImageCodec.from_model(base)
     old = torch.get_num_threads()
     try:

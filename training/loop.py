@@ -20,11 +20,15 @@ import torch
 
 from ncodec.datasets.images import PatchSampler, data_root, list_images
 from ncodec.errors import UnsupportedInputError
+from ncodec.entropy.fixedpoint import FixedPointNet
+from ncodec.models.context import CheckerboardChannelContext
 from ncodec.models.image import MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
+
+TRAINABLE_KINDS = sorted(MODEL_CLASSES) + [CheckerboardChannelContext.kind]
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--codec", default="mean-scale-hyperprior", choices=sorted(MODEL_CLASSES))
+    p.add_argument("--codec", default="mean-scale-hyperprior", choices=TRAINABLE_KINDS)
     p.add_argument("--N", type=int, default=64, help="transform channels")
     p.add_argument("--M", type=int, default=96, help="latent channels")
     p.add_argument("--lambdas", default=",".join(str(v) for v in DEFAULT_LAMBDAS),
@@ -44,6 +48,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--init", default=None,
                    help="start from the model weights of a checkpoint or .ncw weight file (fresh optimiser)")
+    p.add_argument("--init-partial", action="store_true",
+                   help="with --init: copy only the tensors whose names and shapes match (e.g. a mean-scale "
+                        "hyperprior's transforms into checkerboard-channel) and report how many")
     p.add_argument("--qat", action="store_true",
                    help="fake-quantise the fixed-point entropy-parameter net (quantisation-aware fine-tuning)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -90,8 +97,11 @@ def run_training(args: argparse.Namespace,
 
     torch.manual_seed(args.seed)
     lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
-    config = {"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)}
-    model = build_model(config)
+    if args.codec == CheckerboardChannelContext.kind:
+        model: VariableRateImageModel = CheckerboardChannelContext(args.N, args.M, lambdas)
+    else:
+        model = build_model({"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)})
+    config = model.config()
     if args.patch_size % model.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
@@ -100,11 +110,20 @@ def run_training(args: argparse.Namespace,
             raise UnsupportedInputError(f"--init: no such file {args.init}")
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         weights = init["model"] if "model" in init else init["state_dict"]  # checkpoint or .ncw weight file
-        if init["config"] != config:
-            raise UnsupportedInputError(f"--init file has config {init['config']}, expected {config}")
-        model.load_state_dict(weights)
+        if args.init_partial:
+            own = model.state_dict()
+            matched = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+            model.load_state_dict(matched, strict=False)
+            print(f"--init-partial: copied {len(matched)} of {len(own)} tensors from {args.init}", file=sys.stderr)
+        elif init["config"] != config:
+            raise UnsupportedInputError(f"--init file has config {init['config']}, expected {config}"
+                                        " (use --init-partial to copy matching tensors)")
+        else:
+            model.load_state_dict(weights)
     model.to(device)
-    model.h_s.qat = bool(args.qat) if hasattr(model, "h_s") else False
+    for net in model.modules():  # every fixed-point net is fake-quantised during --qat
+        if isinstance(net, FixedPointNet):
+            net.qat = bool(args.qat)
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=args.lr)
