@@ -189,17 +189,23 @@ class LearnedImageCodec:
                 name = f"channel_ctx.{i - 1}"
                 parts.append(nets[name].run_fixed(params[name], torch.cat(decoded, dim=1)))
             aggregate, agg_params = nets[f"aggregate.{i}"], params[f"aggregate.{i}"]
+            context = torch.cat(parts, dim=1)
             spatial = torch.zeros(1, 2 * s, h, w, dtype=torch.int64)
             syms = torch.zeros(1, s, h, w, dtype=torch.int64)
             means = torch.zeros(1, s, h, w, dtype=torch.int64)
             for k, mask in ((2 * i, anchor), (2 * i + 1, ~anchor)):
                 if k % 2:  # non-anchors also see the decoded anchors of this slice
                     name = f"spatial_ctx.{i}"
-                    spatial = nets[name].run_fixed(params[name], (syms * 256 + means) * anchor) * mask
-                scales_k, means_k = aggregate.run_fixed(agg_params, torch.cat(parts + [spatial], dim=1)).chunk(2, dim=1)
+                    spatial = nets[name].run_fixed(params[name], (syms * 256 + means) * anchor)
+                # The aggregation is pointwise (1x1): run it on this group's positions only, as a 1 x n
+                # map; the flattened result is channel-major, raster order, like ``tensor[full]``.
+                where = mask[0, 0]
+                inputs = torch.cat([context[:, :, where], spatial[:, :, where]], dim=1).unsqueeze(2)
+                scales_k, means_k = aggregate.run_fixed(agg_params, inputs)[:, :, 0].chunk(2, dim=1)
                 full = mask.expand(1, s, h, w)
-                syms[full] = code_group(k, i, full, scale_indexes(scales_k[full], self.thresholds), means_k[full])
-                means[full] = means_k[full]
+                syms[full] = code_group(k, i, full, scale_indexes(scales_k.reshape(-1), self.thresholds),
+                                        means_k.reshape(-1))
+                means[full] = means_k.reshape(-1)
             decoded.append(syms * 256 + means)
             all_syms.append(syms)
             all_means.append(means)
