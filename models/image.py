@@ -63,7 +63,19 @@ class VariableRateImageModel(nn.Module):
         return len(self.lambdas)
 
     def config(self) -> dict[str, Any]:
-        return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas)}
+        cfg = {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas)}
+        filters = getattr(self, "density_filters", None)
+        if filters is not None:
+            cfg["density_filters"] = list(filters)
+        return cfg
+
+    def set_density_filters(self, filters: tuple[int, ...]) -> None:
+        """Rebuild the factorized densities with other hidden widths (CompressAI uses (3, 3, 3, 3))."""
+        self.density_filters = tuple(int(f) for f in filters)
+        for attr in ("z_density", "y_density"):
+            density = getattr(self, attr, None)
+            if isinstance(density, FactorizedDensity):
+                setattr(self, attr, FactorizedDensity(density.channels, filters=self.density_filters))
 
     def gains(self, quality: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain, inverse gain), each (1, M, 1, 1), for a float quality in [1, levels]."""
@@ -138,14 +150,26 @@ class MeanScaleHyperprior(ScaleHyperprior):
 
     kind = "mean-scale-hyperprior"
 
-    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
+    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
+                 hyper_activation: str = "relu") -> None:
         VariableRateImageModel.__init__(self, N, M, lambdas)
         self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
                                  nn.LeakyReLU(inplace=True), conv(N, N))
-        self.h_s = FixedPointNet([deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(),
+        # ncodec trains h_s with ReLU; models imported from CompressAI keep its LeakyReLU.
+        if hyper_activation not in ("relu", "leaky_relu"):
+            raise ValueError(f"unknown hyper activation {hyper_activation!r}")
+        self.hyper_activation = hyper_activation
+        act = nn.ReLU if hyper_activation == "relu" else nn.LeakyReLU
+        self.h_s = FixedPointNet([deconv(N, M), act(), deconv(M, M * 3 // 2), act(),
                                   conv(M * 3 // 2, M * 2, 3, 1)])
         self.z_density = FactorizedDensity(N)
         self.gaussian = GaussianConditional()
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        if self.hyper_activation != "relu":
+            cfg["hyper_activation"] = self.hyper_activation
+        return cfg
 
     def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         params = self.h_s(z_hat)
@@ -170,4 +194,11 @@ def build_model(config: dict[str, Any]) -> VariableRateImageModel:
                                           slices=slices, hidden=int(config.get("hidden", 128)))
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown image model kind {kind!r}")
-    return MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]), lambdas=lambdas)
+    if kind == MeanScaleHyperprior.kind and "hyper_activation" in config:
+        model: VariableRateImageModel = MeanScaleHyperprior(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas,
+                                                            hyper_activation=str(config["hyper_activation"]))
+    else:
+        model = MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]), lambdas=lambdas)
+    if config.get("density_filters"):
+        model.set_density_filters(tuple(config["density_filters"]))
+    return model

@@ -138,6 +138,30 @@ def cmd_plot(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_compressai(a: argparse.Namespace) -> int:
+    from ncodec.codecs.image import LearnedImageCodec, save_weights
+    from ncodec.errors import OutputExistsError
+    from ncodec.models.convert import convert_compressai, read_state_dict
+
+    if Path(a.output).exists() and not a.force:
+        raise OutputExistsError(f"{a.output} exists (use --force to overwrite)")
+    state = read_state_dict(a.checkpoint)
+    model = convert_compressai(state, a.arch, a.lmbda)
+    sha = save_weights(model, a.output, meta={"imported_from": "compressai", "arch": a.arch,
+                                              "checkpoint": Path(a.checkpoint).name})
+    print(f"imported {a.arch} (N={model.N}, M={model.M}) as {model.kind} -> {a.output} sha256 {sha}")
+    print(f"use it with: ncodec encode IMAGE OUT.ncd --codec {model.kind} --weights {a.output} --quality 1")
+    if a.compare:
+        from ncodec.evaluation.compressai_compare import compare_rates
+
+        report = compare_rates(state, LearnedImageCodec.from_file(a.output), a.compare, limit=a.compare_count)
+        for r in report["images"]:
+            print(f"{r['image']:>24}: CompressAI {r['compressai_bpp']:.4f} bpp {r['compressai_psnr']:.2f} dB | "
+                  f"ncodec {r['ncodec_bpp']:.4f} bpp {r['ncodec_psnr']:.2f} dB")
+        print(f"rate cost of the fixed-point entropy path and container: {report['rate_cost_pct']:+.2f} %")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
     from ncodec import api
@@ -225,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--method", default="cubic", choices=["cubic", "pchip"])
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bdrate)
+
+    ic = sub.add_parser("import-compressai", help="turn a CompressAI model/checkpoint into an ncodec weight file")
+    ic.add_argument("checkpoint", help="CompressAI state dict or training checkpoint (.pth/.pth.tar)")
+    ic.add_argument("--arch", required=True, help="bmshj2018-factorized, bmshj2018-hyperprior or mbt2018-mean")
+    ic.add_argument("-o", "--output", required=True, help="ncodec weight file (.ncw) to write")
+    ic.add_argument("--lmbda", type=float, default=0.013, help="the model's training lambda (recorded)")
+    ic.add_argument("--compare", default=None, metavar="DIR",
+                    help="report CompressAI's vs ncodec's real bitstream sizes on images of DIR")
+    ic.add_argument("--compare-count", type=int, default=4)
+    ic.add_argument("--force", action="store_true")
+    ic.set_defaults(func=cmd_import_compressai)
 
     pl = sub.add_parser("plot", help="RD curves (PNG and SVG) from result JSON files and shipped anchors")
     pl.add_argument("files", nargs="+", help="result JSON files (ncodec eval or CompressAI format) or anchor:kodak/NAME")
