@@ -1,8 +1,13 @@
-"""Rate-distortion training: loss = lambda * 255**2 * MSE + bpp (+ auxiliary quantile loss).
+"""Rate-distortion training: loss = lambda * 255**2 * MSE + bpp, or lambda * (1 - MS-SSIM) + bpp
+(``--distortion ms-ssim``), plus the auxiliary quantile loss.
 
 Variable rate: each sample of a batch draws a rate level, so one set of weights learns every level.
 Checkpoints are written atomically (temp file + rename) and hold everything needed to resume
 bit-for-bit: model, optimisers, step, and the RNG states of the noise and of the patch sampler.
+
+Data-parallel training: under ``torchrun --nproc_per_node=N -m ncodec train …`` every process trains
+on its own patches (``--batch-size`` per process) through DistributedDataParallel (gloo on CPU, NCCL
+on CUDA); rank 0 logs, validates and writes checkpoints holding every rank's RNG states.
 """
 
 from __future__ import annotations
@@ -58,18 +63,45 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=2000)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--distortion", default="mse", choices=["mse", "ms-ssim"],
+                   help="ms-ssim: lambda * (1 - MS-SSIM) + bpp (use MS-SSIM lambdas, e.g. 2.4..60; patches >= 192)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward pass (CUDA only)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tensorboard (needs the tensorboard package)")
 
 
 def rd_loss(model: VariableRateImageModel, out: dict[str, Any], x: torch.Tensor,
-            levels: torch.Tensor) -> dict[str, torch.Tensor]:
+            levels: torch.Tensor, distortion: str = "mse") -> dict[str, torch.Tensor]:
     """Per-batch RD loss with per-sample lambdas; returns loss, bpp and mse (means over the batch)."""
     num_pixels = x.shape[2] * x.shape[3]
-    bits = sum(torch.log(lik).flatten(1).sum(1) for lik in out["likelihoods"].values()) / -math.log(2)
+    bits = sum(torch.log(lik.float()).flatten(1).sum(1) for lik in out["likelihoods"].values()) / -math.log(2)
     bpp = bits / num_pixels
-    mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
+    x_hat = out["x_hat"].float()
+    mse = ((x_hat - x) ** 2).flatten(1).mean(1)
     lambdas = torch.tensor(model.lambdas, device=x.device)[levels]
-    loss = (lambdas * 255.0 ** 2 * mse + bpp).mean()
+    if distortion == "ms-ssim":
+        from pytorch_msssim import ms_ssim
+
+        d = 1.0 - ms_ssim(x_hat, x, data_range=1.0, size_average=False)
+        loss = (lambdas * d + bpp).mean()
+    else:
+        loss = (lambdas * 255.0 ** 2 * mse + bpp).mean()
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean()}
+
+
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world, device
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -86,6 +118,11 @@ def run_training(args: argparse.Namespace,
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnsupportedInputError("--device cuda requested but no CUDA device is available")
+    if args.amp and device.type != "cuda":
+        raise UnsupportedInputError("--amp needs --device cuda")
+    if args.distortion == "ms-ssim" and args.patch_size < 192:
+        raise UnsupportedInputError("--distortion ms-ssim needs --patch-size >= 192 (5 MS-SSIM scales)")
+    rank, world, device = _distributed(device)
     folder = Path(args.data) if args.data else data_root() / "photos-train"
     files = list_images(folder)
     if len(files) <= args.val_count:
@@ -104,7 +141,7 @@ def run_training(args: argparse.Namespace,
     config = model.config()
     if args.patch_size % model.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
-    sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
+    sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1 + 1000 * rank)
     if args.init and not args.resume:
         if not Path(args.init).is_file():
             raise UnsupportedInputError(f"--init: no such file {args.init}")
@@ -121,11 +158,20 @@ def run_training(args: argparse.Namespace,
         else:
             model.load_state_dict(weights)
     model.to(device)
+    if world > 1:  # every rank its own noise (single-process runs keep their historical RNG stream)
+        torch.manual_seed(args.seed + 7919 * rank)
     for net in model.modules():  # every fixed-point net is fake-quantised during --qat
         if isinstance(net, FixedPointNet):
             net.qat = bool(args.qat)
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # the quantiles only enter the auxiliary loss, so they are "unused" in forward
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)
     opt = torch.optim.Adam(main_params, lr=args.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=args.aux_lr)
     step = 0
@@ -140,24 +186,48 @@ def run_training(args: argparse.Namespace,
         opt.load_state_dict(ck["optimizer"])
         aux_opt.load_state_dict(ck["aux_optimizer"])
         step, wall = int(ck["step"]), float(ck.get("wall_s", 0.0))
-        torch.set_rng_state(ck["torch_rng"])
-        sampler.set_state(ck["sampler_rng"])
+        if world > 1:
+            if len(ck.get("rank_states", [])) != world:
+                raise UnsupportedInputError(f"checkpoint was written by {len(ck.get('rank_states', [])) or 1} "
+                                            f"process(es); resume with the same --nproc_per_node")
+            torch.set_rng_state(ck["rank_states"][rank]["torch_rng"])
+            sampler.set_state(ck["rank_states"][rank]["sampler_rng"])
+        else:
+            torch.set_rng_state(ck["torch_rng"])
+            sampler.set_state(ck["sampler_rng"])
 
     log_path = out_dir / "log.csv"
+    main_rank = rank == 0
     new_log = not log_path.exists() or not args.resume
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    log = csv.writer(log_file)
-    if new_log:
+    log_file = open(log_path, "w" if new_log else "a", newline="") if main_rank else None
+    log = csv.writer(log_file) if log_file else None
+    if log and new_log:
         log.writerow(["step", "loss", "bpp", "mse", "psnr", "aux", "lr", "wall_s"])
+    board = None
+    if args.tensorboard and main_rank:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UnsupportedInputError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
+        board = SummaryWriter(str(out_dir / "tensorboard"))
 
     def save() -> None:
-        _atomic_save({"config": config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "aux_optimizer": aux_opt.state_dict(), "step": step, "wall_s": wall,
-                      "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(),
-                      "args": vars(args), "qat": bool(args.qat)}, ckpt_path)
+        rank_state = {"torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state()}
+        states = [rank_state]
+        if world > 1:
+            import torch.distributed as dist
+
+            states = [None] * world
+            dist.all_gather_object(states, rank_state)
+        if main_rank:
+            _atomic_save({"config": config, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "aux_optimizer": aux_opt.state_dict(), "step": step, "wall_s": wall,
+                          "torch_rng": states[0]["torch_rng"], "sampler_rng": states[0]["sampler_rng"],
+                          "rank_states": states if world > 1 else [], "world_size": world,
+                          "args": vars(args), "qat": bool(args.qat)}, ckpt_path)
 
     bar = None
-    if not args.no_progress:
+    if not args.no_progress and main_rank:
         from tqdm import tqdm
 
         bar = tqdm(total=args.steps, initial=step, unit="step", file=sys.stderr, dynamic_ncols=True)
@@ -172,8 +242,9 @@ def run_training(args: argparse.Namespace,
                 group["lr"] = lr
             x = sampler.sample(args.batch_size).to(device)
             levels = torch.randint(len(lambdas), (args.batch_size,)).to(device)
-            out = model(x, levels)
-            terms = rd_loss(model, out, x, levels)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bool(args.amp)):
+                out = net(x, levels)
+            terms = rd_loss(model, out, x, levels, args.distortion)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             if args.clip > 0:
@@ -182,6 +253,12 @@ def run_training(args: argparse.Namespace,
             aux = model.aux_loss()
             aux_opt.zero_grad(set_to_none=True)
             aux.backward()
+            if world > 1:  # the auxiliary loss is outside DDP's forward: average its gradients by hand
+                import torch.distributed as dist
+
+                for p_aux in aux_params:
+                    dist.all_reduce(p_aux.grad)
+                    p_aux.grad /= world
             aux_opt.step()
             step += 1
             wall += time.perf_counter() - t0
@@ -192,27 +269,48 @@ def run_training(args: argparse.Namespace,
             if bar is not None:
                 bar.update(1)
             if step % args.log_every == 0 or step == args.steps:
+                if world > 1:  # log the mean over all ranks
+                    import torch.distributed as dist
+
+                    packed = torch.tensor([acc["loss"], acc["bpp"], acc["mse"], acc["aux"]], dtype=torch.float64)
+                    dist.all_reduce(packed)
+                    acc.update(zip(("loss", "bpp", "mse", "aux"), (packed / world).tolist()))
                 n = acc["n"]
                 mse = acc["mse"] / n
                 psnr = 10 * math.log10(1.0 / max(mse, 1e-12))
-                log.writerow([step, f"{acc['loss'] / n:.5f}", f"{acc['bpp'] / n:.5f}", f"{mse:.6f}",
-                              f"{psnr:.3f}", f"{acc['aux'] / n:.3f}", f"{lr:.2e}", f"{wall:.1f}"])
-                log_file.flush()
+                if log:
+                    log.writerow([step, f"{acc['loss'] / n:.5f}", f"{acc['bpp'] / n:.5f}", f"{mse:.6f}",
+                                  f"{psnr:.3f}", f"{acc['aux'] / n:.3f}", f"{lr:.2e}", f"{wall:.1f}"])
+                    log_file.flush()
+                if board:
+                    for key, value in (("loss", acc["loss"] / n), ("bpp", acc["bpp"] / n), ("psnr", psnr),
+                                       ("aux", acc["aux"] / n), ("lr", lr)):
+                        board.add_scalar(f"train/{key}", value, step)
                 if bar is not None:
                     bar.set_postfix(loss=f"{acc['loss'] / n:.3f}", bpp=f"{acc['bpp'] / n:.3f}", psnr=f"{psnr:.2f}")
                 acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
             if step % args.checkpoint_every == 0 or step == args.steps:
                 save()
-            if validate is not None and (step % args.val_every == 0 or step == args.steps):
+            if validate is not None and main_rank and (step % args.val_every == 0 or step == args.steps):
                 model.eval()
                 metrics = validate(model, val_files)
                 model.train()
                 with open(out_dir / "val.csv", "a", newline="") as f:
                     csv.writer(f).writerow([step] + [f"{k}={v:.4f}" for k, v in metrics.items()])
+                if board:
+                    for key, value in metrics.items():
+                        board.add_scalar(f"val/{key}", value, step)
     finally:
-        log_file.close()
+        if log_file:
+            log_file.close()
+        if board:
+            board.close()
         if bar is not None:
             bar.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     return ckpt_path
 
 
@@ -225,6 +323,8 @@ def main_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; resume with --resume", file=sys.stderr)
         return 130
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 exports
+        return 0
     from ncodec.codecs.image import save_weights
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
