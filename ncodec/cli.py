@@ -162,6 +162,24 @@ def cmd_import_compressai(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(a: argparse.Namespace) -> int:
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.datasets.catalog import DATASETS, build_manifest, dataset_files
+
+    if a.action == "list":
+        for spec in DATASETS.values():
+            print(f"{spec.name:<14} splits {', '.join(spec.splits)}: {spec.note}")
+    elif a.action == "manifest":
+        atomic_write_bytes(a.output, (json.dumps(build_manifest(a.target), indent=1) + "\n").encode())
+        print(f"wrote {a.output}")
+    else:
+        name, _, split = a.target.partition(":")
+        files = dataset_files(name, split or None, verify=True, manifest=a.manifest)
+        print(f"{a.target}: {len(files)} files present" + (", checksums match" if a.manifest or
+                                                           DATASETS[name].manifest else " (no manifest to check)"))
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     """Encode -> decode the bundled sample image; print bpp, PSNR and timings; write the decoded PNG."""
     from ncodec import api
@@ -260,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     ic.add_argument("--compare-count", type=int, default=4)
     ic.add_argument("--force", action="store_true")
     ic.set_defaults(func=cmd_import_compressai)
+
+    ds = sub.add_parser("dataset", help="list known datasets, verify one against its manifest, or write a manifest")
+    ds.add_argument("action", choices=["list", "verify", "manifest"])
+    ds.add_argument("target", nargs="?", default="", help="verify: NAME[:SPLIT] (e.g. kodak, clic:valid); manifest: a folder")
+    ds.add_argument("--manifest", default=None, help="verify against this manifest instead of the shipped one")
+    ds.add_argument("-o", "--output", default="manifest.json")
+    ds.set_defaults(func=cmd_dataset)
 
     pl = sub.add_parser("plot", help="RD curves (PNG and SVG) from result JSON files and shipped anchors")
     pl.add_argument("files", nargs="+", help="result JSON files (ncodec eval or CompressAI format) or anchor:kodak/NAME")

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import torch
 
-from ncodec.datasets.images import PatchSampler, data_root, list_images
+from ncodec.datasets.catalog import dataset_files, resolve_data
+from ncodec.datasets.images import PatchSampler
 from ncodec.errors import UnsupportedInputError
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.models.context import CheckerboardChannelContext
@@ -38,7 +39,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--M", type=int, default=96, help="latent channels")
     p.add_argument("--lambdas", default=",".join(str(v) for v in DEFAULT_LAMBDAS),
                    help="comma-separated rate levels (MSE lambdas on 0..1 pixels x 255**2)")
-    p.add_argument("--data", default=None, help="training image folder (default: $NCODEC_DATA/photos-train)")
+    p.add_argument("--data", default=None,
+                   help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
     p.add_argument("--steps", type=int, default=100000)
@@ -123,10 +125,9 @@ def run_training(args: argparse.Namespace,
     if args.distortion == "ms-ssim" and args.patch_size < 192:
         raise UnsupportedInputError("--distortion ms-ssim needs --patch-size >= 192 (5 MS-SSIM scales)")
     rank, world, device = _distributed(device)
-    folder = Path(args.data) if args.data else data_root() / "photos-train"
-    files = list_images(folder)
+    files = resolve_data(args.data) if args.data else dataset_files("photos-train")
     if len(files) <= args.val_count:
-        raise UnsupportedInputError(f"need more than {args.val_count} images in {folder}")
+        raise UnsupportedInputError(f"need more than {args.val_count} training images, found {len(files)}")
     train_files, val_files = files[: len(files) - args.val_count], files[len(files) - args.val_count:]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
