@@ -61,6 +61,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qat", action="store_true",
                    help="fake-quantise the fixed-point entropy-parameter net (quantisation-aware fine-tuning)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this many steps, keeping the --steps schedule (short reproduction runs)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--val-every", type=int, default=2000)
     p.add_argument("--log-every", type=int, default=50)
@@ -236,7 +238,8 @@ def run_training(args: argparse.Namespace,
     acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
     model.train()
     try:
-        while step < args.steps:
+        last = min(args.steps, args.stop_after) if args.stop_after else args.steps
+        while step < last:
             t0 = time.perf_counter()
             lr = args.lr * (0.1 if step >= drop_at else 1.0)
             for group in opt.param_groups:
@@ -269,7 +272,7 @@ def run_training(args: argparse.Namespace,
             acc["n"] += 1
             if bar is not None:
                 bar.update(1)
-            if step % args.log_every == 0 or step == args.steps:
+            if step % args.log_every == 0 or step == last:
                 if world > 1:  # log the mean over all ranks
                     import torch.distributed as dist
 
@@ -290,7 +293,7 @@ def run_training(args: argparse.Namespace,
                 if bar is not None:
                     bar.set_postfix(loss=f"{acc['loss'] / n:.3f}", bpp=f"{acc['bpp'] / n:.3f}", psnr=f"{psnr:.2f}")
                 acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
-            if step % args.checkpoint_every == 0 or step == args.steps:
+            if step % args.checkpoint_every == 0 or step == last:
                 save()
             if validate is not None and main_rank and (step % args.val_every == 0 or step == args.steps):
                 model.eval()
