@@ -24,6 +24,9 @@ REGISTRY: dict[str, CodecSpec] = {
         CodecSpec("hyperprior", "image", "Ballé 2018 scale hyperprior, variable rate, fixed-point entropy path"),
         CodecSpec("mean-scale-hyperprior", "image",
                   "Minnen 2018 mean-scale hyperprior, variable rate, fixed-point entropy path (default)"),
+        CodecSpec("checkerboard-channel", "image",
+                  "parallel context model (channel slices + checkerboard, ELIC style), variable rate, "
+                  "fixed-point context nets, 2 decoding passes per slice"),
     )
 } | {name: CodecSpec(name, "image", make().description) for name, make in CLASSICAL.items()}
 DEFAULT_CODEC = "mean-scale-hyperprior"

@@ -27,6 +27,7 @@ def main() -> int:
     p.add_argument("--kodak", default=None, help="results JSON with measured Kodak figures")
     p.add_argument("--qualities", default="1,2,3,4")
     p.add_argument("--default", action="store_true")
+    p.add_argument("--machine", default="2-core x86_64 CPU (this project's development machine), torch 2.14.1")
     p.add_argument("--prior", action="append", default=[],
                    help="checkpoint of an earlier stage (e.g. the float run before QAT): its steps and time count too")
     a = p.parse_args()
@@ -47,11 +48,27 @@ def main() -> int:
              "recipe": a.recipe, "data": a.data, "steps": int(ck["step"]) + sum(int(c["step"]) for c in priors),
              "steps_per_stage": [int(c["step"]) for c in priors] + [int(ck["step"])],
              "train_wall_s": round(float(ck.get("wall_s", 0.0)) + sum(float(c.get("wall_s", 0.0)) for c in priors), 1),
-             "machine": "2-core x86_64 CPU (this project's development machine), torch 2.14.1",
+             "machine": a.machine,
              "qat": bool(ck.get("qat", False)),
              "size_bytes": path.stat().st_size}
     if a.kodak:
-        entry["kodak"] = json.loads(Path(a.kodak).read_text()).get("codec_points")
+        doc = json.loads(Path(a.kodak).read_text())
+        if "results" in doc:  # an `ncodec eval` result file
+            from ncodec.evaluation.bdrate import bd_rate
+            from ncodec.evaluation.curves import load_curve
+
+            r = doc["results"]
+            entry["kodak"] = [{"quality": q, "bpp": b, "psnr_rgb": p} for q, b, p in
+                              zip(doc["qualities"], r["bpp"], r["psnr-rgb"])]
+            entry["kodak_bd_rate_vs_vtm_pct"] = round(bd_rate(load_curve("anchor:kodak/vtm"), load_curve(a.kodak)), 2)
+            entry["kodak_results"] = a.kodak
+        else:
+            entry["kodak"] = doc.get("codec_points")
+    data_manifest = Path(__file__).resolve().parents[1] / "datasets" / "manifests" / "photos-train.json"
+    if data_manifest.exists():
+        import hashlib
+
+        entry["data_manifest_sha256"] = hashlib.sha256(data_manifest.read_bytes()).hexdigest()
     entries.append(entry)
     MANIFEST.write_text(json.dumps({"models": entries}, indent=2) + "\n")
     print(f"shipped {path} sha256 {sha}")
