@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,18 +21,9 @@ from ncodec.codecs import container
 from ncodec.codecs.imageio import read_image
 from ncodec.codecs.registry import load_codec
 from ncodec.datasets.images import data_root
+from speed import median_time  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _median(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -52,8 +41,8 @@ def main() -> int:
     for name, weights in (("mean-scale-hyperprior", None), ("checkerboard-channel", a.weights)):
         codec = load_codec(name, weights)
         data = container.pack(*(lambda e: (e.header, e.sections))(codec.compress(image, quality=a.quality)))
-        enc = _median(lambda: codec.compress(image, quality=a.quality), a.repeats)
-        dec = _median(lambda: codec.decompress(*container.unpack(data)), a.repeats)
+        enc = median_time(lambda: codec.compress(image, quality=a.quality), a.repeats)
+        dec = median_time(lambda: codec.decompress(*container.unpack(data)), a.repeats)
         rows[name] = {"bytes": len(data), "bpp": 8 * len(data) / (image.shape[0] * image.shape[1]),
                       "encode_s": enc, "decode_s": dec, "sections": len(container.unpack(data)[1])}
     base, ctx = rows["mean-scale-hyperprior"], rows["checkerboard-channel"]

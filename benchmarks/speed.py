@@ -28,7 +28,7 @@ from ncodec.datasets.images import data_root
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
@@ -57,8 +57,8 @@ def main() -> int:
 
     data = nc_encode()
     header, sections = container.unpack(data)
-    nc_enc = _median_time(nc_encode, a.repeats)
-    nc_dec = _median_time(lambda: codec.decompress(*container.unpack(data)), a.repeats)
+    nc_enc = median_time(nc_encode, a.repeats)
+    nc_dec = median_time(lambda: codec.decompress(*container.unpack(data)), a.repeats)
 
     from compressai.models import MeanScaleHyperprior
 
@@ -75,8 +75,8 @@ def main() -> int:
         # possible, so CompressAI codes its ungained latents (rate differs; timing is what we compare)
         out = ref.compress(x)
         ref_bytes = sum(len(s[0]) for s in out["strings"])
-        ref_enc = _median_time(lambda: ref.compress(x), a.repeats)
-        ref_dec = _median_time(lambda: ref.decompress(out["strings"], out["shape"]), a.repeats)
+        ref_enc = median_time(lambda: ref.compress(x), a.repeats)
+        ref_dec = median_time(lambda: ref.decompress(out["strings"], out["shape"]), a.repeats)
     result = {
         "image": Path(a.image).name, "size": [int(image.shape[1]), int(image.shape[0])], "N": N, "M": M,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch threads {torch.get_num_threads()}",

@@ -10,7 +10,6 @@ manifest of a local copy that later runs verify against.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from ncodec.datasets.images import data_root, list_images
 from ncodec.errors import UnsupportedInputError
+from ncodec.fileutil import sha256_file
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 
@@ -39,14 +39,6 @@ DATASETS = {
     "photos-train": DatasetSpec("photos-train", {"train": "photos-train"}, "photos-train.json",
                                 "39 Wikimedia Commons photographs (sources in SOURCES.md); training and validation"),
 }
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_manifest(folder: str | os.PathLike[str]) -> dict:

@@ -6,13 +6,13 @@ and from the folders in ``NCODEC_WEIGHTS`` (os.pathsep-separated), e.g. the outp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ncodec.errors import MissingWeightsError
+from ncodec.fileutil import sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -23,14 +23,6 @@ def manifest() -> list[dict[str, Any]]:
     if not MANIFEST.exists():
         return []
     return list(json.loads(MANIFEST.read_text())["models"])
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def extra_dirs() -> list[Path]:
@@ -52,7 +44,7 @@ def find_weights(codec: str, sha_prefix: str | None = None) -> Path:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.ncw")):
-            if sha_prefix is None or _sha256(path).startswith(sha_prefix):
+            if sha_prefix is None or sha256_file(path).startswith(sha_prefix):
                 return path
     want = f"weights {sha_prefix}…" if sha_prefix else "default weights"
     raise MissingWeightsError(
