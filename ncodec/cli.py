@@ -159,6 +159,12 @@ def cmd_import_compressai(a: argparse.Namespace) -> int:
             print(f"{r['image']:>24}: CompressAI {r['compressai_bpp']:.4f} bpp {r['compressai_psnr']:.2f} dB | "
                   f"ncodec {r['ncodec_bpp']:.4f} bpp {r['ncodec_psnr']:.2f} dB")
         print(f"rate cost of the fixed-point entropy path and container: {report['rate_cost_pct']:+.2f} %")
+        if a.report:
+            from ncodec.codecs.imageio import atomic_write_bytes
+
+            report.update({"arch": a.arch, "checkpoint": Path(a.checkpoint).name, "weights_sha256": sha})
+            atomic_write_bytes(a.report, (json.dumps(report, indent=1) + "\n").encode())
+            print(f"wrote {a.report}")
     return 0
 
 
@@ -276,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     ic.add_argument("--compare", default=None, metavar="DIR",
                     help="report CompressAI's vs ncodec's real bitstream sizes on images of DIR")
     ic.add_argument("--compare-count", type=int, default=4)
+    ic.add_argument("--report", default=None, help="write the --compare figures to this JSON file")
     ic.add_argument("--force", action="store_true")
     ic.set_defaults(func=cmd_import_compressai)
 
