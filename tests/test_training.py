@@ -84,3 +84,25 @@ def test_ddp_two_cpu_processes_and_resume(tmp_path):
     resumed = _torchrun(tmp_path / "b", 4, "--resume")
     for k in straight["model"]:
         assert torch.equal(straight["model"][k], resumed["model"][k]), k
+
+
+def test_ms_ssim_training_runs(tmp_path):
+    """--distortion ms-ssim trains (5-scale MS-SSIM on 192-pixel patches) and refuses smaller patches."""
+    import shutil
+
+    import pytest
+
+    from ncodec.errors import UnsupportedInputError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    sample = ASSETS.parent.parent / "ncodec" / "data" / "sample.png"  # 384x256
+    for i in range(2):
+        shutil.copy(sample, data / f"s{i}.png")
+    args = _args(tmp_path / "run", 2, distortion="ms-ssim", lambdas="3.0,12.0")
+    args.data, args.patch_size, args.val_count = str(data), 192, 1
+    ckpt = torch.load(run_training(args), weights_only=False)
+    assert ckpt["step"] == 2 and ckpt["args"]["distortion"] == "ms-ssim"
+    args = _args(tmp_path / "run2", 2, distortion="ms-ssim")
+    with pytest.raises(UnsupportedInputError, match="patch-size >= 192"):
+        run_training(args)
