@@ -110,7 +110,8 @@ def plot_rd(files: list[str], output: str | os.PathLike[str], metrics: list[str]
     written = []
     for suffix in (".png", ".svg"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=suffix[1:], dpi=120)
+        # no timestamps: regenerating a figure from the same JSON gives the same file
+        fig.savefig(buf, format=suffix[1:], dpi=120, metadata={"Date": None} if suffix == ".svg" else None)
         target = out.with_suffix(suffix)
         atomic_write_bytes(target, buf.getvalue())
         written.append(target)

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print("README table matches results/kodak/*.json")
             return 0
-        atomic_write_bytes(OUT / "summary.json", (json.dumps(rows, indent=1) + "\n").encode())
+        atomic_write_bytes(OUT.parent / "kodak-summary.json", (json.dumps(rows, indent=1) + "\n").encode())
         from ncodec.evaluation.plot import plot_rd
 
         files = [str(OUT / f"{c}.json") for c in CODECS] + [f"anchor:kodak/{n}" for n in PLOTTED_ANCHORS]
