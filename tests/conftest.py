@@ -18,9 +18,9 @@ SAMPLE = Path(__file__).resolve().parent.parent / "ncodec" / "data" / "sample.pn
 KINDS = ("factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel")
 
 
-def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24):
+def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24, **config):
     torch.manual_seed(seed)
-    model = build_model({"kind": kind, "N": N, "M": M, "lambdas": [0.002, 0.01, 0.05]})
+    model = build_model({"kind": kind, "N": N, "M": M, "lambdas": [0.002, 0.01, 0.05], **config})
     # spread the gains so the levels really differ, as after training
     with torch.no_grad():
         model.log_gain.copy_(torch.linspace(1.5, 3.5, 3)[:, None].expand_as(model.log_gain))
