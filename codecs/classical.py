@@ -276,32 +276,27 @@ class HevcIntraCodec(ClassicalImageCodec):
         return planes[0] if channels == 1 else ycbcr_to_rgb(planes)
 
 
-def _pillow(name: str, description: str, pil_format: str, quality_range: tuple[int, int], default: int,
-            grid: tuple[int, ...], options: Callable[[int], dict[str, Any]], feature: str | None = None) -> PillowCodec:
-    return PillowCodec(name, description, pil_format, quality_range, default, grid, options, feature)
-
-
 CLASSICAL: dict[str, Callable[[], ClassicalImageCodec]] = {
-    "jpeg": lambda: _pillow(
+    "jpeg": lambda: PillowCodec(
         "jpeg", "JPEG baseline (Pillow / libjpeg-turbo, 4:2:0), integer quality 1-95", "JPEG", (1, 95), 75,
         tuple(range(5, 100, 5)), lambda q: {"quality": q}, "jpg"),
-    "webp": lambda: _pillow(
+    "webp": lambda: PillowCodec(
         "webp", "WebP lossy (Pillow / libwebp, method 6), integer quality 0-100", "WEBP", (0, 100), 75,
         (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), lambda q: {"quality": q, "method": 6}, "webp"),
-    "avif": lambda: _pillow(
+    "avif": lambda: PillowCodec(
         "avif", "AVIF (Pillow / libavif, 4:4:4, speed 6), integer quality 0-100", "AVIF", (0, 100), 75,
         (10, 20, 30, 40, 50, 60, 70, 80, 90), lambda q: {"quality": q, "speed": 6, "subsampling": "4:4:4"}, "avif"),
-    "jpeg2000": lambda: _pillow(
+    "jpeg2000": lambda: PillowCodec(
         "jpeg2000", "JPEG 2000 (Pillow / OpenJPEG, 9/7 wavelet, colour transform), quality = target PSNR in dB (20-60)",
         "JPEG2000", (20, 60), 35, (24, 26, 28, 30, 32, 34, 36, 38, 40),
         # mct=1: the irreversible colour transform (Pillow's default 0 codes R, G, B independently)
         lambda q: {"quality_mode": "dB", "quality_layers": [q], "irreversible": True, "mct": 1}, "jpg_2000"),
     "jpeg-xl": JpegXLCodec,
     "hevc-intra": HevcIntraCodec,
-    "png": lambda: _pillow(
+    "png": lambda: PillowCodec(
         "png", "PNG, lossless reference (Pillow / zlib), quality = zlib level 0-9", "PNG", (0, 9), 9, (9,),
         lambda q: {"compress_level": q}),
-    "webp-lossless": lambda: _pillow(
+    "webp-lossless": lambda: PillowCodec(
         "webp-lossless", "WebP lossless reference (Pillow / libwebp, method 6), quality = effort 0-100",
         "WEBP", (0, 100), 100, (100,), lambda q: {"lossless": True, "quality": q, "method": 6}, "webp"),
 }

@@ -39,9 +39,8 @@ def _aggregate(records: list[dict[str, Any]], qualities: list[float]) -> dict[st
     return out
 
 
-def default_qualities(codec_name: str, weights: str | None = None) -> list[float]:
+def default_qualities(codec: Any) -> list[float]:
     """The codec's evaluation grid: every trained level of a learned codec, a classical codec's grid."""
-    codec = load_codec(codec_name, weights)
     grid = getattr(codec, "eval_qualities", None)
     return [float(q) for q in (grid if grid is not None else range(1, codec.levels + 1))]
 
@@ -91,7 +90,7 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
     files = list_images(folder)
     codec = load_codec(codec_name, weights)
     if qualities is None:
-        qualities = default_qualities(codec_name, weights)
+        qualities = default_qualities(codec)
     if workers < 1:
         raise UnsupportedInputError(f"--workers must be at least 1, got {workers}")
     out = Path(out_path)

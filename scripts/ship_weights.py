@@ -66,9 +66,9 @@ def main() -> int:
             entry["kodak"] = doc.get("codec_points")
     data_manifest = Path(__file__).resolve().parents[1] / "datasets" / "manifests" / "photos-train.json"
     if data_manifest.exists():
-        import hashlib
+        from ncodec.fileutil import sha256_file
 
-        entry["data_manifest_sha256"] = hashlib.sha256(data_manifest.read_bytes()).hexdigest()
+        entry["data_manifest_sha256"] = sha256_file(data_manifest)
     entries.append(entry)
     MANIFEST.write_text(json.dumps({"models": entries}, indent=2) + "\n")
     print(f"shipped {path} sha256 {sha}")

@@ -137,11 +137,8 @@ def run_training(args: argparse.Namespace,
 
     torch.manual_seed(args.seed)
     lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
-    if args.codec == CheckerboardChannelContext.kind:
-        model: VariableRateImageModel = CheckerboardChannelContext(args.N, args.M, lambdas)
-    else:
-        model = build_model({"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)})
-    config = model.config()
+    model = build_model({"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)})
+    config = model.config()  # complete (e.g. the context model's default slices)
     if args.patch_size % model.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1 + 1000 * rank)
