@@ -187,7 +187,7 @@ class LearnedImageCodec:
             parts = [hyper]
             if i:
                 name = f"channel_ctx.{i - 1}"
-                parts.append(nets[name].run_fixed(params[name], torch.cat(decoded, dim=1)))
+                parts.append(nets[name].run_fixed(params[name], model.channel_context_input(i, decoded)))
             aggregate, agg_params = nets[f"aggregate.{i}"], params[f"aggregate.{i}"]
             context = torch.cat(parts, dim=1)
             spatial = torch.zeros(1, 2 * s, h, w, dtype=torch.int64)

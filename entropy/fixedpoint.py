@@ -19,10 +19,13 @@ A_FRAC = 8  # activations (and the output means/scales) in units of 2**-8
 W_LIMIT = (1 << 18) - 1  # |weight int| <= 2**18
 A_LIMIT = (1 << 20) - 1  # |activation int| <= 2**20
 IN_LIMIT = (1 << 12) - 1  # |input symbol| <= 2**12 before it enters the net
-# Worst-case |sum| = A_LIMIT * W_LIMIT * (C_in * k * k <= 4096) + bias < 2**51: exact in float64.
-MAX_FAN_IN = 4096
+# Worst-case |sum| = A_LIMIT * W_LIMIT * (C_in * k * k <= 8192) + bias < 2**52: exact in float64.
+MAX_FAN_IN = 8192
 SLOPE_FRAC = 12  # a LeakyReLU's negative slope in units of 2**-12 (0.01 -> 41/4096)
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU)
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+# layers without parameters that move values exactly (sub-pixel convolutions of CompressAI's models)
+REARRANGE = (nn.PixelShuffle,)
 
 
 def _slope_int(layer: nn.LeakyReLU) -> int:
@@ -87,7 +90,7 @@ def _zero_insert_conv_transpose2d(x: torch.Tensor, w: torch.Tensor, stride: int,
 
 
 class FixedPointNet(nn.Module):
-    """A float ``nn.Sequential`` of Conv2d / ConvTranspose2d / ReLU / LeakyReLU with a fake-quant training mode
+    """A float ``nn.Sequential`` of Conv2d / ConvTranspose2d / ReLU / LeakyReLU / PixelShuffle with a fake-quant training mode
     and an exact integer inference path built from exported integer parameters."""
 
     def __init__(self, layers: list[nn.Module], input_kind: str = "symbols") -> None:
@@ -98,11 +101,10 @@ class FixedPointNet(nn.Module):
             raise ValueError(f"unknown input kind {input_kind!r}")
         self.input_kind = input_kind
         for layer in layers:
-            if not isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d) + ACTIVATIONS):
+            if not isinstance(layer, CONVS + ACTIVATIONS + REARRANGE):
                 raise TypeError(f"unsupported layer in a fixed-point net: {type(layer).__name__}")
-            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                k = layer.kernel_size[0]
-                fan_in = (layer.in_channels if isinstance(layer, nn.Conv2d) else layer.in_channels) * k * k
+            if isinstance(layer, CONVS):
+                fan_in = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
                 if fan_in > MAX_FAN_IN:
                     raise ValueError("fan-in too large for exact float64 sums")
         self.net = nn.Sequential(*layers)
@@ -125,6 +127,9 @@ class FixedPointNet(nn.Module):
                 slope = _slope_int(layer) / float(1 << SLOPE_FRAC)
                 h = torch.where(h < 0, torch.floor(h * slope * ascale) / ascale + (h * slope - (h * slope).detach()), h)
                 continue
+            if isinstance(layer, REARRANGE):
+                h = layer(h)
+                continue
             w = _round_ste(layer.weight * wscale).clamp(-W_LIMIT, W_LIMIT) / wscale
             b = _round_ste(layer.bias * wscale * ascale) / (wscale * ascale)
             if isinstance(layer, nn.Conv2d):
@@ -140,7 +145,7 @@ class FixedPointNet(nn.Module):
         out: dict[str, torch.Tensor] = {}
         wscale, bscale = float(1 << W_FRAC), float(1 << (W_FRAC + A_FRAC))
         for i, layer in enumerate(self.net):
-            if isinstance(layer, ACTIVATIONS):
+            if not isinstance(layer, CONVS):
                 continue
             out[f"{i}.weight"] = torch.round(layer.weight.double() * wscale).clamp(-W_LIMIT, W_LIMIT).long()
             out[f"{i}.bias"] = torch.round(layer.bias.double() * bscale).long()
@@ -164,6 +169,9 @@ class FixedPointNet(nn.Module):
             if isinstance(layer, nn.LeakyReLU):  # exact: |h| * slope < 2**33
                 h = torch.where(h < 0, torch.floor(h * float(_slope_int(layer)) / float(1 << SLOPE_FRAC)), h)
                 continue
+            if isinstance(layer, REARRANGE):  # a permutation of values: exact
+                h = layer(h)
+                continue
             w = params[f"{i}.weight"].to(torch.float64)
             bias = params[f"{i}.bias"].to(torch.float64).view(1, -1, 1, 1)
             if isinstance(layer, nn.Conv2d):
@@ -176,7 +184,7 @@ class FixedPointNet(nn.Module):
     def check_params(self, params: dict[str, torch.Tensor]) -> None:
         """Validate exported integer parameters against this net's shapes and limits."""
         for i, layer in enumerate(self.net):
-            if isinstance(layer, ACTIVATIONS):
+            if not isinstance(layer, CONVS):
                 continue
             w, b = params.get(f"{i}.weight"), params.get(f"{i}.bias")
             if w is None or b is None or tuple(w.shape) != tuple(layer.weight.shape) or tuple(b.shape) != tuple(layer.bias.shape):

@@ -15,7 +15,23 @@ from ncodec.datasets.images import list_images
 from ncodec.evaluation.metrics import psnr_rgb
 
 COMPRESSAI_CLASSES = {"factorized": "FactorizedPrior", "hyperprior": "ScaleHyperprior",
-                      "mean-scale-hyperprior": "MeanScaleHyperprior"}
+                      "mean-scale-hyperprior": "MeanScaleHyperprior", "elic2022-official": "Elic2022Official",
+                      "elic2022-chandelier": "Elic2022Chandelier",
+                      "cheng2020-anchor-checkerboard": "Cheng2020AnchorCheckerboard"}
+
+
+def compressai_model(codec: LearnedImageCodec) -> torch.nn.Module:
+    """The CompressAI model an imported ncodec codec came from (same sizes), untrained."""
+    import compressai.models as cm
+
+    ours = codec.model
+    arch = getattr(ours, "arch", codec.name)
+    cls = getattr(cm, COMPRESSAI_CLASSES[arch])
+    if arch.startswith("elic2022"):
+        return cls(ours.N, ours.M, groups=list(ours.slices))
+    if arch == "cheng2020-anchor-checkerboard":
+        return cls(ours.N)
+    return cls(ours.N, ours.M)
 
 
 @torch.no_grad()
@@ -23,9 +39,7 @@ def compare_rates(state: dict[str, torch.Tensor], codec: LearnedImageCodec, fold
                   limit: int = 4) -> dict[str, Any]:
     """bpp and PSNR of CompressAI's ``compress()`` (float entropy path, after ``update()``) and of
     ncodec's ``.ncd`` files (fixed-point path, container included) on up to ``limit`` images."""
-    import compressai.models as cm
-
-    model = getattr(cm, COMPRESSAI_CLASSES[codec.name])(codec.model.N, codec.model.M)
+    model = compressai_model(codec)
     model.load_state_dict(state, strict=False)
     model.update(force=True)
     model.eval()

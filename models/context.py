@@ -24,7 +24,12 @@ from ncodec.entropy.factorized import FactorizedDensity
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.entropy.gaussian import GaussianConditional
 from ncodec.models.image import DEFAULT_LAMBDAS, VariableRateImageModel, round_ste
-from ncodec.models.layers import conv, deconv
+from ncodec.models.layers import (AttentionBlock, ResidualBlock, ResidualBlockUpsample, ResidualBlockWithStride,
+                                  ResidualBottleneckBlock, conv, deconv, subpel_conv3x3)
+
+# Layouts of the context model: ncodec's own, and the parallel context models CompressAI defines (their
+# layers, so ``ncodec import-compressai`` maps their weights one to one).
+ARCHS = ("ncodec", "elic2022-official", "elic2022-chandelier", "cheng2020-anchor-checkerboard")
 
 
 def default_slices(M: int) -> tuple[int, ...]:
@@ -32,6 +37,24 @@ def default_slices(M: int) -> tuple[int, ...]:
     first = max(1, M // 20)
     sizes = [first, first, 2 * first, 4 * first]
     return tuple(sizes + [M - sum(sizes)])
+
+
+def compressai_transforms(arch: str, N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(g_a, g_s) of CompressAI's ELIC (residual bottleneck + attention) or Cheng 2020 anchor models."""
+    if arch.startswith("elic2022"):
+        def rbs() -> list[nn.Module]:
+            return [ResidualBottleneckBlock(N, N) for _ in range(3)]
+        g_a = nn.Sequential(conv(3, N), *rbs(), conv(N, N), *rbs(), AttentionBlock(N), conv(N, N), *rbs(),
+                            conv(N, M), AttentionBlock(M))
+        g_s = nn.Sequential(AttentionBlock(M), deconv(M, N), *rbs(), deconv(N, N), AttentionBlock(N), *rbs(),
+                            deconv(N, N), *rbs(), deconv(N, 3))
+        return g_a, g_s
+    g_a = nn.Sequential(ResidualBlockWithStride(3, N), ResidualBlock(N, N), ResidualBlockWithStride(N, N),
+                        ResidualBlock(N, N), ResidualBlockWithStride(N, N), ResidualBlock(N, N), conv(N, N, 3, 2))
+    g_s = nn.Sequential(ResidualBlock(N, N), ResidualBlockUpsample(N, N), ResidualBlock(N, N),
+                        ResidualBlockUpsample(N, N), ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+                        ResidualBlock(N, N), subpel_conv3x3(N, 3, 2))
+    return g_a, g_s
 
 
 def checkerboard(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
@@ -48,36 +71,92 @@ class CheckerboardChannelContext(VariableRateImageModel):
     downsample = 64
 
     def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
-                 slices: tuple[int, ...] | None = None, hidden: int = 128) -> None:
+                 slices: tuple[int, ...] | None = None, hidden: int = 128, arch: str = "ncodec") -> None:
         super().__init__(N, M, lambdas)
+        if arch not in ARCHS:
+            raise ValueError(f"unknown context-model layout {arch!r}; known: {', '.join(ARCHS)}")
+        self.arch = arch
         self.slices = tuple(int(s) for s in (slices or default_slices(M)))
         if sum(self.slices) != M or min(self.slices) < 1:
             raise ValueError(f"slices {self.slices} must be positive and sum to M={M}")
+        if arch == "cheng2020-anchor-checkerboard" and (len(self.slices) != 1 or M != N):
+            raise ValueError("cheng2020-anchor-checkerboard has one slice and M = N")
         self.hidden = hidden
-        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
-                                 nn.LeakyReLU(inplace=True), conv(N, N))
-        # Same shape as the mean-scale hyperprior's h_s, so its trained weights initialise this model.
-        self.h_s = FixedPointNet([deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(),
-                                  conv(M * 3 // 2, M * 2, 3, 1)])
+        act: type[nn.Module] = nn.LeakyReLU if arch == "cheng2020-anchor-checkerboard" else nn.ReLU
+        if arch != "ncodec":
+            self.g_a, self.g_s = compressai_transforms(arch, N, M)
+        if arch == "ncodec":
+            self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
+                                     nn.LeakyReLU(inplace=True), conv(N, N))
+            # Same shape as the mean-scale hyperprior's h_s, so its trained weights initialise this model.
+            hyper_layers: list[nn.Module] = [deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(),
+                                             conv(M * 3 // 2, M * 2, 3, 1)]
+        elif arch.startswith("elic2022"):
+            self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.ReLU(), conv(N, N), nn.ReLU(), conv(N, N))
+            last = (deconv(N * 3 // 2, N * 2, 3, 1) if arch == "elic2022-official"
+                    else conv(N * 3 // 2, M * 2, 3, 1))
+            hyper_layers = [deconv(N, N), nn.ReLU(), deconv(N, N * 3 // 2), nn.ReLU(), last]
+        else:  # Cheng 2020 anchor: 3x3 convolutions, sub-pixel up-sampling, LeakyReLU
+            self.h_a = nn.Sequential(conv(N, N, 3, 1), nn.LeakyReLU(), conv(N, N, 3, 1), nn.LeakyReLU(),
+                                     conv(N, N, 3, 2), nn.LeakyReLU(), conv(N, N, 3, 1), nn.LeakyReLU(),
+                                     conv(N, N, 3, 2))
+            wide = N * 3 // 2
+            hyper_layers = [conv(N, N, 3, 1), nn.LeakyReLU(), conv(N, 4 * N, 3, 1), nn.PixelShuffle(2),
+                            nn.LeakyReLU(), conv(N, wide, 3, 1), nn.LeakyReLU(), conv(wide, 4 * wide, 3, 1),
+                            nn.PixelShuffle(2), nn.LeakyReLU(), conv(wide, 2 * N, 3, 1)]
+        self.h_s = FixedPointNet(hyper_layers)
+        hyper_channels = self.h_s.net[-1].out_channels
         self.z_density = FactorizedDensity(N)
         self.gaussian = GaussianConditional()
         self.channel_ctx = nn.ModuleList()
         self.spatial_ctx = nn.ModuleList()
         self.aggregate = nn.ModuleList()
-        done = 0
         for i, s in enumerate(self.slices):
             if i:
-                self.channel_ctx.append(FixedPointNet(
-                    [conv(done, hidden // 2, 3, 1), nn.ReLU(), conv(hidden // 2, 2 * s, 3, 1)], input_kind="activations"))
+                cin = self.channel_context_channels(i)
+                widths = [hidden // 2] if arch == "ncodec" else [224, 128]
+                k = 3 if arch == "ncodec" else 5
+                layers: list[nn.Module] = []
+                for w in widths:
+                    layers += [conv(cin, w, k, 1), nn.ReLU()]
+                    cin = w
+                self.channel_ctx.append(FixedPointNet(layers + [conv(cin, 2 * s, k, 1)], input_kind="activations"))
             self.spatial_ctx.append(FixedPointNet([conv(s, 2 * s, 5, 1)], input_kind="activations"))
-            cin = 2 * M + (2 * s if i else 0) + 2 * s
-            self.aggregate.append(FixedPointNet(
-                [conv(cin, hidden, 1, 1), nn.ReLU(), conv(hidden, hidden, 1, 1), nn.ReLU(), conv(hidden, 2 * s, 1, 1)],
-                input_kind="activations"))
-            done += s
+            cin = hyper_channels + (2 * s if i else 0) + 2 * s
+            layers = []
+            for w in self._aggregate_widths(cin, s):
+                layers += [conv(cin, w, 1, 1), act()]
+                cin = w
+            self.aggregate.append(FixedPointNet(layers + [conv(cin, 2 * s, 1, 1)], input_kind="activations"))
+
+    def _aggregate_widths(self, cin: int, s: int) -> list[int]:
+        """Hidden widths of slice parameter aggregation (the layouts CompressAI defines, or ncodec's)."""
+        if self.arch == "ncodec":
+            return [self.hidden, self.hidden]
+        if self.arch == "elic2022-official":  # linear ramp from cin to 2s, floored, at least 2N
+            ramp = torch.linspace(cin, 2 * s, 4).floor().int().tolist()
+            return [max(w, 2 * self.N) for w in ramp[1:-1]]
+        if self.arch == "elic2022-chandelier":
+            return [2 * self.M, 512]
+        return [self.N * 10 // 3, self.N * 8 // 3]
+
+    def channel_context_channels(self, i: int) -> int:
+        """Input channels of slice ``i``'s channel context (i >= 1)."""
+        if self.arch == "elic2022-chandelier":  # the first and the most recent slice only
+            return self.slices[0] + (self.slices[i - 1] if i > 1 else 0)
+        return sum(self.slices[:i])
+
+    def channel_context_input(self, i: int, decoded: list[torch.Tensor]) -> torch.Tensor:
+        """What slice ``i``'s channel context sees of the decoded slices before it."""
+        if self.arch == "elic2022-chandelier" and i > 1:
+            return torch.cat([decoded[0], decoded[i - 1]], dim=1)
+        return torch.cat(decoded[:i], dim=1)
 
     def config(self) -> dict[str, Any]:
-        return super().config() | {"slices": list(self.slices), "hidden": self.hidden}
+        cfg = super().config() | {"slices": list(self.slices), "hidden": self.hidden}
+        if self.arch != "ncodec":
+            cfg["arch"] = self.arch
+        return cfg
 
     def entropy_nets(self) -> dict[str, FixedPointNet]:
         """Every fixed-point net by a stable name (the weight file stores their integer parameters)."""
@@ -95,7 +174,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
         spatial-context features (None: zeros, i.e. the anchor pass)."""
         parts = [hyper]
         if i:
-            parts.append(self.channel_ctx[i - 1](torch.cat(decoded, dim=1)))
+            parts.append(self.channel_ctx[i - 1](self.channel_context_input(i, decoded)))
         s = self.slices[i]
         parts.append(spatial if spatial is not None else hyper.new_zeros(hyper.shape[0], 2 * s, *hyper.shape[2:]))
         scales, means = self.aggregate[i](torch.cat(parts, dim=1)).chunk(2, dim=1)

@@ -190,8 +190,12 @@ def build_model(config: dict[str, Any]) -> VariableRateImageModel:
     lambdas = tuple(float(v) for v in config["lambdas"])
     if kind == CheckerboardChannelContext.kind:
         slices = tuple(int(s) for s in config["slices"]) if config.get("slices") else None
-        return CheckerboardChannelContext(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas,
-                                          slices=slices, hidden=int(config.get("hidden", 128)))
+        model_ctx = CheckerboardChannelContext(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas, slices=slices,
+                                               hidden=int(config.get("hidden", 128)),
+                                               arch=str(config.get("arch", "ncodec")))
+        if config.get("density_filters"):
+            model_ctx.set_density_filters(tuple(config["density_filters"]))
+        return model_ctx
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown image model kind {kind!r}")
     if kind == MeanScaleHyperprior.kind and "hyper_activation" in config:
