@@ -45,9 +45,8 @@ def default_qualities(codec: Any) -> list[float]:
     return [float(q) for q in (grid if grid is not None else range(1, codec.levels + 1))]
 
 
-def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, Any]:
-    """One real encode -> ``.ncd`` bytes -> decode of one image, with its metrics and times."""
-    img = read_image(path)
+def code_image(codec: Any, img: np.ndarray, quality: float, backend: str) -> tuple[dict[str, Any], np.ndarray]:
+    """One real encode -> ``.ncd`` bytes -> decode of one image: (record with metrics and times, decoded image)."""
     t0 = time.perf_counter()
     enc = codec.compress(img, quality=quality, backend=backend)
     data = container.pack(enc.header, enc.sections)
@@ -58,12 +57,18 @@ def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, 
     pixels = img.shape[0] * img.shape[1]
     exact = bool(np.array_equal(img, rec))
     ms = None if exact else ms_ssim_rgb(img, rec)
-    return {"image": path.name, "quality": quality, "bytes": len(data),
+    return {"quality": quality, "bytes": len(data),
             "payload_bytes": sum(len(s) for s in enc.sections), "bpp": 8 * len(data) / pixels, "exact": exact,
             # A lossless result has no finite PSNR; it is null (and "exact": true), never Infinity.
             "psnr-rgb": None if exact else psnr_rgb(img, rec), "psnr-y": None if exact else psnr_y(img, rec),
             "ms-ssim-rgb": 1.0 if exact else ms, "ms-ssim-rgb-db": None if exact or ms is None else to_db(ms),
-            "encoding_time": t1 - t0, "decoding_time": t2 - t1}
+            "encoding_time": t1 - t0, "decoding_time": t2 - t1}, rec
+
+
+def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, Any]:
+    """``code_image`` of one image file; the record names the image."""
+    record, _ = code_image(codec, read_image(path), quality, backend)
+    return {"image": path.name} | record
 
 
 _worker_state: dict[str, Any] = {}  # per worker process: the codec it loaded once in _init_worker

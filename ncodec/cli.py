@@ -121,10 +121,34 @@ def cmd_bdrate(a: argparse.Namespace) -> int:
         raise UnsupportedInputError(str(exc)) from None
     if a.json:
         print(json.dumps({"anchor": anchor.name, "test": test.name, "metric": a.metric, "method": a.method,
-                          "bd_rate_pct": rate, "bd_quality": quality}))
+                          "higher_is_better": higher, "bd_rate_pct": rate, "bd_quality": quality}))
     else:
+        better = "higher" if higher else "lower"
         print(f"{test.name} vs {anchor.name} ({a.metric}, {a.method}): BD-rate {rate:+.2f} %, "
-              f"BD-{a.metric} {quality:+.3f}  (negative BD-rate = fewer bits)")
+              f"BD-{a.metric} {quality:+.3f}  (negative BD-rate = fewer bits; {better} {a.metric} is better; "
+              f"BD-{a.metric} = test minus anchor)")
+    return 0
+
+
+def cmd_perception(a: argparse.Namespace) -> int:
+    from ncodec.evaluation.perception import run_perception
+    from ncodec.evaluation.tasks import get_task
+
+    options = {"engine": a.engine} if a.task == "ocr" and a.engine else {}
+    if a.task == "classify":
+        options = {"mode": a.mode, **({"model": a.model} if a.model else {}), **({"weights": a.model_weights} if a.model_weights else {})}
+    task = get_task(a.task, **options)
+    qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
+    doc = run_perception(task, a.codec, a.data, a.output, qualities=qualities, weights=a.weights, backend=a.backend,
+                         progress=None if a.no_progress else lambda line: print(line, flush=True))
+    metric, r = task.metric, doc["results"]
+    print(f"{task.name} ({doc['task'].get('engine', doc['task'].get('model', ''))}) through {a.codec}: "
+          f"original {metric} {doc['original'][metric]:.4f} on {doc['items']} items")
+    print(f"{'quality':>8} {'bpp':>8} {metric:>8} {'PSNR-RGB':>9}")
+    for i, q in enumerate(doc["qualities"]):
+        ps = r["psnr-rgb"][i]
+        print(f"{q:>8g} {r['bpp'][i]:8.4f} {r[metric][i]:8.4f} {'exact' if ps is None else format(ps, '.2f'):>9}")
+    print(f"wrote {a.output}")
     return 0
 
 
@@ -274,9 +298,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bdrate)
 
+    pc = sub.add_parser("perception", help="downstream task accuracy (OCR, classification, faces) vs bpp through a codec")
+    pc.add_argument("data", help="task data: a folder (OCR pages with .txt truth, images with faces, an ImageFolder) "
+                                 "or fashion-mnist[:test] for classification")
+    pc.add_argument("--task", required=True, choices=["ocr", "classify", "faces"])
+    pc.add_argument("--codec", default="mean-scale-hyperprior")
+    pc.add_argument("--qualities", default=None, help="comma-separated qualities (default: the codec's grid)")
+    pc.add_argument("-o", "--output", required=True, help="result JSON")
+    pc.add_argument("--weights", default=None, help="codec weight file")
+    pc.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    pc.add_argument("--engine", default=None, help="ocr: rapidocr (default) or tesseract")
+    pc.add_argument("--mode", default="mosaic", choices=["mosaic", "single"],
+                    help="classify: code images as tiles of mosaics (default) or one file each")
+    pc.add_argument("--model", default=None, help="classify: torchvision/timm architecture for an ImageFolder")
+    pc.add_argument("--model-weights", default=None, help="classify: that model's weights file")
+    pc.add_argument("--no-progress", action="store_true")
+    pc.set_defaults(func=cmd_perception)
+
     ic = sub.add_parser("import-compressai", help="turn a CompressAI model/checkpoint into an ncodec weight file")
     ic.add_argument("checkpoint", help="CompressAI state dict or training checkpoint (.pth/.pth.tar)")
-    ic.add_argument("--arch", required=True, help="bmshj2018-factorized, bmshj2018-hyperprior or mbt2018-mean")
+    ic.add_argument("--arch", required=True, help="bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean, "
+                                                  "elic2022-official, elic2022-chandelier or cheng2020-anchor-checkerboard")
     ic.add_argument("-o", "--output", required=True, help="ncodec weight file (.ncw) to write")
     ic.add_argument("--lmbda", type=float, default=0.013, help="the model's training lambda (recorded)")
     ic.add_argument("--compare", default=None, metavar="DIR",
