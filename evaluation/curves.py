@@ -61,6 +61,13 @@ def load_result(path: str | Path) -> tuple[str, dict]:
     return str(doc.get("name", p.stem)), doc["results"]
 
 
+def original_value(path: str | Path, metric: str) -> float | None:
+    """The metric on the uncompressed inputs, which ``ncodec perception`` records as ``original``."""
+    doc = json.loads(resolve(path).read_text(encoding="utf-8"))
+    value = doc.get("original", {}).get(metric) if isinstance(doc.get("original"), dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def metric_points(results: dict, metric: str) -> tuple[list[float], list[float]]:
     """(bpp, metric) pairs of one result; KeyError if absent, ValueError if malformed.
 

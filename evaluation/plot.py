@@ -16,7 +16,7 @@ from pathlib import Path
 from ncodec.codecs.imageio import atomic_write_bytes
 from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.bdrate import Curve, bd_rate
-from ncodec.evaluation.curves import LOWER_IS_BETTER, load_result, metric_points
+from ncodec.evaluation.curves import LOWER_IS_BETTER, load_result, metric_points, original_value
 
 AXIS_LABELS = {"psnr-rgb": "PSNR-RGB [dB]", "psnr-y": "PSNR-Y [dB]", "ms-ssim-rgb": "MS-SSIM (RGB)",
                "ms-ssim-rgb-db": "MS-SSIM (RGB) [dB]"}
@@ -43,6 +43,9 @@ def _series(path: str, metric: str) -> Series | None:
     points = sorted((r, q) for r, q in zip(rate, quality) if math.isfinite(r) and math.isfinite(q) and r > 0)
     if not points:
         return None
+    original = original_value(path, metric)  # task metrics: the uncompressed inputs' value goes in the legend
+    if original is not None:
+        name = f"{name}, original {original:.4g}"
     return Series(name, [p[0] for p in points], [p[1] for p in points])
 
 
@@ -100,7 +103,8 @@ def plot_rd(files: list[str], output: str | os.PathLike[str], metrics: list[str]
                 ax.set_ylim(min(visible) - pad, max(visible) + pad)
         if panel or anchor_series is not None:
             legend_title = f"BD-rate vs {anchor_series.label} ({method})" if anchor_series else None
-            ax.legend(fontsize=7, title=legend_title, title_fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, title=legend_title, title_fontsize=7,
+                      loc="upper right" if metric in LOWER_IS_BETTER else "lower right")
     if drawn == 0:
         plt.close(fig)
         raise UnsupportedInputError(f"none of the files has {' or '.join(metrics)} values to plot")

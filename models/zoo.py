@@ -25,6 +25,15 @@ def manifest() -> list[dict[str, Any]]:
     return list(json.loads(MANIFEST.read_text())["models"])
 
 
+def task_model_entry(name: str) -> dict[str, Any]:
+    """The manifest entry of a shipped perception-task model (e.g. ``fmnist-cnn``)."""
+    doc = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    for entry in doc.get("task_models", []):
+        if entry["name"] == name:
+            return dict(entry)
+    raise MissingWeightsError(f"no shipped task model {name!r} in {MANIFEST}")
+
+
 def extra_dirs() -> list[Path]:
     env = os.environ.get("NCODEC_WEIGHTS", "")
     return [Path(p) for p in env.split(os.pathsep) if p]

@@ -5,9 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+# System packages for `ncodec perception` (OCR engine, fonts for the test pages, Fashion-MNIST,
+# OpenCV's GL runtime). Installed when this runs as root with apt; otherwise say what is missing:
+# the perception tests that need them skip with that reason.
+SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng dataset-fashion-mnist fonts-dejavu-core fonts-liberation2 libgl1"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    if ! dpkg -s $SYSTEM_PACKAGES >/dev/null 2>&1; then
+        { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends $SYSTEM_PACKAGES >/dev/null; } \
+            || echo "warning: apt could not install $SYSTEM_PACKAGES; perception tests will skip"
+    fi
+else
+    echo "note: not root or no apt-get; for ncodec perception install: $SYSTEM_PACKAGES"
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
+.venv/bin/python -m pip install --quiet -e ".[test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
 .venv/bin/python -c "import ncodec, torch, compressai, constriction; print('ncodec', ncodec.__version__, 'torch', torch.__version__, 'ready')"
