@@ -46,7 +46,7 @@ def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = No
                              "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                              "meta": dict(meta or {})}
     if isinstance(model, (ScaleHyperprior, CheckerboardChannelContext)):
-        state["z_tables"] = model.z_density.build_tables().to_state()
+        state["z_tables"] = model.z_density.build_tables(offsets=model.z_offsets()).to_state()
         g_tables, thresholds = GaussianConditional.build_tables()
         state["y_tables"] = g_tables.to_state()
         state["scale_thresholds"] = thresholds
@@ -162,12 +162,24 @@ class LearnedImageCodec:
     # ------------------------------------------------------------------ entropy path (integer)
     def _hyper_params(self, z_sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Integer path: z symbols -> (table index per y element, mean in units 2**-8 or None)."""
-        params = self.model.h_s.run_fixed(self.fixed, z_sym)
+        params = self.model.h_s.run_fixed(self.fixed, self._h_s_input(z_sym))
         if self.model.kind == "mean-scale-hyperprior":
             scales, means = params.chunk(2, dim=1)
         else:
             scales, means = params, None
         return scale_indexes(scales, self.thresholds), means
+
+    def _h_s_input(self, z_sym: torch.Tensor) -> torch.Tensor:
+        """What the fixed-point h_s reads: the symbols, or symbol + offset in units 2**-8."""
+        offset = getattr(self.model, "z_offset", None)
+        return z_sym if offset is None else z_sym * 256 + offset.view(1, -1, 1, 1)
+
+    def _z_symbols(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder: hyper-latent symbols, rounded on the coding grid."""
+        offsets = self.model.z_offsets()
+        if offsets is not None:
+            z = z.double().cpu() - offsets.view(1, -1, 1, 1)
+        return torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
 
     def _context_passes(self, z_sym: torch.Tensor, y_shape: tuple[int, int, int, int],
                         code_group) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +192,7 @@ class LearnedImageCodec:
         model: CheckerboardChannelContext = self.model  # type: ignore[assignment]
         nets, params = model.entropy_nets(), self.fixed_nets
         _, _, h, w = y_shape
-        hyper = nets["h_s"].run_fixed(params["h_s"], z_sym)
+        hyper = nets["h_s"].run_fixed(params["h_s"], self._h_s_input(z_sym))
         anchor = checkerboard(h, w)
         decoded, all_syms, all_means = [], [], []
         for i, s in enumerate(model.slices):
@@ -234,7 +246,7 @@ class LearnedImageCodec:
             x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device=device, dtype=dtype)
             y = model.g_a(x) * gain
             if self.context:
-                z_sym = torch.round(model.h_a(y)).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
+                z_sym = self._z_symbols(model.h_a(y))
                 y_slices = y.double().cpu().split(self.model.slices, dim=1)
                 groups: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -249,7 +261,7 @@ class LearnedImageCodec:
                 latents.append({"z": z_sym.numpy(), "y": y_sym.numpy()})
             elif self.hyper:
                 z = model.h_a(torch.abs(y) if self.model.kind == "hyperprior" else y)
-                z_sym = torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
+                z_sym = self._z_symbols(z)
                 idx, means = self._hyper_params(z_sym)
                 y_cpu = y.double().cpu()
                 y_sym = torch.round(y_cpu - means.double() / 256.0).long() if means is not None else torch.round(y_cpu).long()

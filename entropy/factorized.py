@@ -70,14 +70,18 @@ class FactorizedDensity(nn.Module):
         return torch.abs(logits - self.quantile_targets.view(1, 1, 3)).sum()
 
     @torch.no_grad()
-    def build_tables(self, precision: int = PRECISION) -> TableSet:
-        """Integer coding tables, one per channel, over [floor(q_low), ceil(q_high)]."""
+    def build_tables(self, precision: int = PRECISION, offsets: torch.Tensor | None = None) -> TableSet:
+        """Integer coding tables, one per channel, over [floor(q_low), ceil(q_high)].
+
+        ``offsets`` (per channel, float) shifts the coding grid: symbol k stands for the value k + offset
+        (CompressAI quantises hyper-latents around each channel's median this way)."""
         q = self.quantiles.detach().double()
-        lo = torch.floor(q[:, 0, 0]).clamp(-MAX_HALF_RANGE, 0).long()
-        hi = torch.ceil(q[:, 0, 2]).clamp(0, MAX_HALF_RANGE).long()
-        rows, offsets = [], []
+        shift = torch.zeros(self.channels, dtype=torch.float64) if offsets is None else offsets.double().view(-1)
+        lo = torch.floor(q[:, 0, 0] - shift).clamp(-MAX_HALF_RANGE, 0).long()
+        hi = torch.ceil(q[:, 0, 2] - shift).clamp(0, MAX_HALF_RANGE).long()
+        rows, table_offsets = [], []
         for c in range(self.channels):
-            values = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float32)
+            values = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float32) + float(shift[c])
             sub = self._channel_view(c)
             lower = sub(values - 0.5).double()
             upper = sub(values + 0.5).double()
@@ -85,8 +89,8 @@ class FactorizedDensity(nn.Module):
             pmf = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
             tail = torch.sigmoid(sub(values[:1] - 0.5).double()) + torch.sigmoid(-sub(values[-1:] + 0.5).double())
             rows.append(quantize_pmf(pmf[None], tail, precision)[0])
-            offsets.append(int(lo[c]))
-        return TableSet.from_rows(rows, offsets, precision)
+            table_offsets.append(int(lo[c]))
+        return TableSet.from_rows(rows, table_offsets, precision)
 
     def _channel_view(self, c: int):
         def logits(v: torch.Tensor) -> torch.Tensor:

@@ -185,7 +185,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
         y = self.g_a(x) * g
         z = self.h_a(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        hyper = self.h_s(round_ste(z))
+        hyper = self.h_s(self.quantize_z(z))
         anchor = checkerboard(y.shape[2], y.shape[3], y.device)
         decoded, likelihoods = [], []
         for i, y_i in enumerate(y.split(self.slices, dim=1)):

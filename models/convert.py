@@ -106,6 +106,8 @@ def convert_compressai(state: dict[str, torch.Tensor], arch: str, lmbda: float) 
                 mapped["h_s.net." + key[len("h_s."):]] = value
         density = "y_density" if kind == "factorized" else "z_density"
         mapped.update(_density(state, "entropy_bottleneck", density))
+        if kind != "factorized":
+            _use_medians(model, state, "entropy_bottleneck", mapped)
         _load_checked(model, mapped)
     except KeyError as exc:
         raise ModelMismatchError(f"checkpoint does not match CompressAI's {arch}: {exc.args[0]}") from None
@@ -181,12 +183,21 @@ def convert_context_model(state: dict[str, torch.Tensor], arch: str, lmbda: floa
                 w, b = convs[-1]
                 convs[-1] = (torch.cat([w[s:], w[:s]]), torch.cat([b[s:], b[:s]]))
             _fill_net(model.aggregate[k], f"aggregate.{k}", convs, mapped)
+        _use_medians(model, state, "latent_codec.hyper.entropy_bottleneck", mapped)
         _load_checked(model, mapped)
     except KeyError as exc:
         raise ModelMismatchError(f"checkpoint does not match CompressAI's {arch}: {exc.args[0]}") from None
     except ValueError as exc:
         raise ModelMismatchError(f"checkpoint does not match CompressAI's {arch}: {exc}") from None
     return model.eval()
+
+
+def _use_medians(model: VariableRateImageModel, state: dict[str, torch.Tensor], prefix: str,
+                 mapped: dict[str, torch.Tensor]) -> None:
+    """CompressAI codes z as round(z - median) + median: keep its per-channel medians (units 2**-8)."""
+    medians = state[f"{prefix}.quantiles"][:, 0, 1].double()
+    model.enable_z_offsets()
+    mapped["z_offset"] = torch.round(medians * 256).long()
 
 
 def _load_checked(model: VariableRateImageModel, mapped: dict[str, torch.Tensor]) -> None:

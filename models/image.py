@@ -67,6 +67,8 @@ class VariableRateImageModel(nn.Module):
         filters = getattr(self, "density_filters", None)
         if filters is not None:
             cfg["density_filters"] = list(filters)
+        if getattr(self, "z_offset", None) is not None:
+            cfg["z_offsets"] = True
         return cfg
 
     def set_density_filters(self, filters: tuple[int, ...]) -> None:
@@ -89,6 +91,25 @@ class VariableRateImageModel(nn.Module):
         g = torch.exp(self.log_gain[levels])
         ig = torch.exp(self.log_inv_gain[levels])
         return g[:, :, None, None], ig[:, :, None, None]
+
+    def enable_z_offsets(self) -> None:
+        """Code hyper-latents around a per-channel offset held in units 2**-8 (CompressAI quantises z
+        around each channel's median); h_s then reads the dequantised values, symbol + offset."""
+        self.register_buffer("z_offset", torch.zeros(self.N, dtype=torch.int64))
+        self.h_s.input_kind = "activations"
+
+    def z_offsets(self) -> torch.Tensor | None:
+        """Per-channel hyper-latent offsets as float64 (N,), or None when z is coded on the integers."""
+        offset = getattr(self, "z_offset", None)
+        return None if offset is None else offset.double() / 256.0
+
+    def quantize_z(self, z: torch.Tensor) -> torch.Tensor:
+        """z_hat for training: rounded on the coding grid (integers, or integers + offset)."""
+        offsets = self.z_offsets()
+        if offsets is None:
+            return round_ste(z)
+        off = offsets.to(z.dtype).view(1, -1, 1, 1)
+        return round_ste(z - off) + off
 
     def aux_loss(self) -> torch.Tensor:
         return sum((m.aux_loss() for m in self.modules() if isinstance(m, FactorizedDensity)),
@@ -133,7 +154,7 @@ class ScaleHyperprior(VariableRateImageModel):
         y = self.g_a(x) * g
         z = self.h_a(torch.abs(y) if self.kind == "hyperprior" else y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        scales, means = self.entropy_parameters(round_ste(z))
+        scales, means = self.entropy_parameters(self.quantize_z(z))
         noise = torch.empty_like(y).uniform_(-0.5, 0.5)
         if means is None:
             y_lik = self.gaussian.likelihood(y + noise, scales)
@@ -195,6 +216,8 @@ def build_model(config: dict[str, Any]) -> VariableRateImageModel:
                                                arch=str(config.get("arch", "ncodec")))
         if config.get("density_filters"):
             model_ctx.set_density_filters(tuple(config["density_filters"]))
+        if config.get("z_offsets"):
+            model_ctx.enable_z_offsets()
         return model_ctx
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown image model kind {kind!r}")
@@ -205,4 +228,6 @@ def build_model(config: dict[str, Any]) -> VariableRateImageModel:
         model = MODEL_CLASSES[kind](N=int(config["N"]), M=int(config["M"]), lambdas=lambdas)
     if config.get("density_filters"):
         model.set_density_filters(tuple(config["density_filters"]))
+    if config.get("z_offsets"):
+        model.enable_z_offsets()
     return model

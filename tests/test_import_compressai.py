@@ -87,13 +87,15 @@ CONTEXT_MODELS = {
 }
 
 
-def _context_reference(arch: str, seed: int = 0) -> torch.nn.Module:
-    """An untrained CompressAI parallel context model whose hyper-latents are not all zero."""
+def _context_reference(arch: str, seed: int = 0, medians: bool = False) -> torch.nn.Module:
+    """An untrained CompressAI parallel context model whose hyper-latents are not all zero; its z medians
+    are zero (z_hat = round(z) exactly) or, with ``medians``, spread over [-1, 1]."""
     torch.manual_seed(seed)
     ref = CONTEXT_MODELS[arch]()
     with torch.no_grad():
         ref.latent_codec["hyper"].h_a[-1].weight.mul_(30.0)
-        ref.latent_codec["hyper"].entropy_bottleneck.quantiles[:, :, 1] = 0.0  # z_hat = round(z), as in ncodec
+        quantiles = ref.latent_codec["hyper"].entropy_bottleneck.quantiles
+        quantiles[:, :, 1] = torch.linspace(-1, 1, quantiles.shape[0]).view(-1, 1) if medians else 0.0
     return ref.eval()
 
 
@@ -117,7 +119,7 @@ def test_imported_context_model_codes_at_compressai_rate(arch):
     """ncodec's fixed-point path codes each section within a few bytes of CompressAI's own compress()."""
     from ncodec.codecs.imageio import read_image
 
-    ref = _context_reference(arch, seed=1)
+    ref = _context_reference(arch, seed=1, medians=True)  # z is coded around CompressAI's medians, as it does
     codec = LearnedImageCodec.from_model(convert_compressai(ref.state_dict(), arch, 0.01))
     img = read_image(ASSETS / "kodim19_203x147.jpg")[:128, :192]
     ref.update(force=True)
