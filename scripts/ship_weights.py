@@ -37,7 +37,8 @@ def main() -> int:
     model.load_state_dict(ck["model"])
     path = WEIGHTS_DIR / a.name
     sha = save_weights(model, path, meta={"step": int(ck["step"]), "qat": bool(ck.get("qat", False))})
-    entries = json.loads(MANIFEST.read_text())["models"] if MANIFEST.exists() else []
+    doc_all = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"models": []}
+    entries = doc_all["models"]
     entries = [e for e in entries if e["file"] != a.name]
     if a.default:
         for e in entries:
@@ -70,7 +71,8 @@ def main() -> int:
 
         entry["data_manifest_sha256"] = sha256_file(data_manifest)
     entries.append(entry)
-    MANIFEST.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    doc_all["models"] = entries  # other keys (task_models) are kept
+    MANIFEST.write_text(json.dumps(doc_all, indent=2) + "\n")
     print(f"shipped {path} sha256 {sha}")
     return 0
 

@@ -121,7 +121,7 @@ def main() -> int:
              "machine": "2-core x86_64 CPU (this project's development machine), torch " + torch.__version__,
              "fashion_mnist_test_top1": round(top1, 5), "log": f"logs/{NAME}.csv"}
     doc["task_models"] = [e for e in doc.get("task_models", []) if e["name"] != NAME] + [entry]
-    MANIFEST.write_text(json.dumps(doc, indent=1) + "\n")
+    MANIFEST.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"test top-1 {top1:.4f}; wrote {WEIGHTS_DIR / (NAME + '.pt')} ({len(data)} bytes) in {wall:.0f} s")
     return 0
 

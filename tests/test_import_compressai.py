@@ -37,6 +37,26 @@ def test_imported_transforms_equal_compressai(arch, cls):
         assert torch.allclose(density._logits_cdf(v), ref.entropy_bottleneck._logits_cumulative(v, stop_gradient=True))
 
 
+def _code_with_threads(tmp_path, weights, codec: str) -> tuple[list[bytes], list[np.ndarray]]:
+    """Encode and decode a test image through the CLI with 1 and then 2 threads: (.ncd bytes, decoded images)."""
+    from ncodec.codecs.imageio import read_image
+
+    image = ASSETS / "kodim19_203x147.jpg"
+    outs, decoded = [], []
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out, png = tmp_path / f"t{threads}.ncd", tmp_path / f"t{threads}.png"
+            assert main(["encode", str(image), str(out), "--codec", codec, "--weights", str(weights), "--quality", "1"]) == 0
+            assert main(["decode", str(out), str(png), "--weights", str(weights)]) == 0
+            outs.append(out.read_bytes())
+            decoded.append(read_image(png).astype(int))
+    finally:
+        torch.set_num_threads(old)
+    return outs, decoded
+
+
 def test_import_cli_round_trip_is_deterministic(tmp_path, capsys):
     torch.manual_seed(1)
     ref = cm.MeanScaleHyperprior(16, 24)
@@ -46,25 +66,13 @@ def test_import_cli_round_trip_is_deterministic(tmp_path, capsys):
     torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in ref.state_dict().items()}}, ckpt)
     weights = tmp_path / "mbt.ncw"
     assert main(["import-compressai", str(ckpt), "--arch", "mbt2018-mean", "-o", str(weights)]) == 0
-    image = ASSETS / "kodim19_203x147.jpg"
-    outs = []
-    old = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            out = tmp_path / f"a{threads}.ncd"
-            assert main(["encode", str(image), str(out), "--codec", "mean-scale-hyperprior", "--weights", str(weights),
-                         "--quality", "1"]) == 0
-            assert main(["decode", str(out), str(tmp_path / f"a{threads}.png"), "--weights", str(weights)]) == 0
-            outs.append(out.read_bytes())
-    finally:
-        torch.set_num_threads(old)
+    outs, decoded = _code_with_threads(tmp_path, weights, "mean-scale-hyperprior")
     assert outs[0] == outs[1]  # same file with 1 and 2 threads
     codec = LearnedImageCodec.from_file(weights)
     header, sections = container.unpack(outs[0])
     latents, _, _ = codec.decompress_latents(header, sections)
     assert np.abs(latents[0]["z"]).max() > 0
-    assert (tmp_path / "a1.png").read_bytes() == (tmp_path / "a2.png").read_bytes()
+    assert np.array_equal(decoded[0], decoded[1])
 
 
 def test_unsupported_and_foreign_checkpoints(tmp_path, capsys):
@@ -135,27 +143,12 @@ def test_imported_context_model_codes_at_compressai_rate(arch):
 
 
 def test_imported_elic_cli_round_trip_is_deterministic(tmp_path):
-    from ncodec.codecs.imageio import read_image
-
     ref = _context_reference("elic2022-official", seed=2)
     ckpt = tmp_path / "elic.pth.tar"
     torch.save({"state_dict": ref.state_dict()}, ckpt)
     weights = tmp_path / "elic.ncw"
     assert main(["import-compressai", str(ckpt), "--arch", "elic2022-official", "-o", str(weights)]) == 0
-    image = ASSETS / "kodim19_203x147.jpg"
-    outs, pngs = [], []
-    old = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            out = tmp_path / f"e{threads}.ncd"
-            assert main(["encode", str(image), str(out), "--codec", "checkerboard-channel", "--weights", str(weights),
-                         "--quality", "1"]) == 0
-            assert main(["decode", str(out), str(tmp_path / f"e{threads}.png"), "--weights", str(weights)]) == 0
-            outs.append(out.read_bytes())
-            pngs.append(read_image(tmp_path / f"e{threads}.png").astype(int))
-    finally:
-        torch.set_num_threads(old)
+    outs, pngs = _code_with_threads(tmp_path, weights, "checkerboard-channel")
     assert outs[0] == outs[1]  # the bitstream is identical; the float synthesis may differ by a rounding step
     assert np.abs(pngs[0] - pngs[1]).max() <= 1
     header, sections = container.unpack(outs[0])
