@@ -47,7 +47,7 @@ def test_fashion_mnist_mosaics_hold_the_images_in_order():
 
     images, labels = load_fashion_mnist("test")
     items = ClassifyTask().items("fashion-mnist:test:1100")
-    assert [it.image.shape for it in items] == [(896, 896), (112, 896)]
+    assert [it.image.shape for it in items] == [(896, 896), (84, 896)]  # 76 images: 3 rows of 32
     assert items[1].target == labels[1024:1100].tolist()
     assert np.array_equal(items[0].image[28:56, 56:84], images[32 + 2])
 
