@@ -43,7 +43,7 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
     for item in items:
         pred = task.predict(item.image)
         target = task.target(item, pred)
-        originals.append(pred)
+        originals.append(task.record(pred))
         targets.append(target)
         original_scores.append(task.score(pred, target))
     per_item: list[dict[str, Any]] = []
@@ -54,11 +54,13 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
         scores, records = [], []
         for item, target in zip(items, targets):
             record, decoded = code_image(codec, item.image, q, backend)
-            score = task.score(task.predict(decoded), target)
+            prediction = task.predict(decoded)
+            score = task.score(prediction, target)
             scores.append(score)
             records.append(record)
             per_item.append({"item": item.name, "quality": q, "bpp": record["bpp"], "bytes": record["bytes"],
-                             "psnr-rgb": record["psnr-rgb"], "exact": record["exact"]} | score | item.info)
+                             "psnr-rgb": record["psnr-rgb"], "exact": record["exact"]} | score | item.info
+                            | task.record(prediction))
             if progress:
                 progress(f"{codec_name} q={q:g} {item.name}: {record['bpp']:.4f} bpp, {task.metric} "
                          f"{task.aggregate([score]):.4f}")
@@ -79,7 +81,7 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
         "original": original | {"items": len(items)},
         "results": results,
         "per_item": per_item,
-        "original_per_item": [{"item": it.name} | s for it, s in zip(items, original_scores)],
+        "original_per_item": [{"item": it.name} | s | o for it, s, o in zip(items, original_scores, originals)],
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__},
         "wall_s": time.perf_counter() - t_start,

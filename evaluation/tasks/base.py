@@ -48,6 +48,11 @@ class Task:
         """The task metric over many items from their ``score`` dicts."""
         raise NotImplementedError
 
+    def record(self, prediction: Any) -> dict[str, Any]:
+        """What of a prediction goes into the per-item records (e.g. the recognised text), so results can
+        be re-scored without re-running the model."""
+        return {}
+
     def aggregates(self, scores: list[dict[str, float]]) -> dict[str, float]:
         """Every metric the task reports over many items (the main one first)."""
         return {self.metric: self.aggregate(scores)}

@@ -1,8 +1,11 @@
 """OCR: character error rate of RapidOCR (PP-OCRv4 ONNX models shipped in ``rapidocr-onnxruntime``) or
 Tesseract on text pages, against their ground-truth text files.
 
-CER = edit distance / ground-truth characters, both texts with whitespace runs (line breaks included)
-collapsed to one space; the aggregate is total edits over total characters (micro average).
+CER = edit distance / ground-truth characters over the non-whitespace characters of both texts; the
+aggregate is total edits over total characters (micro average). Whitespace is left out because RapidOCR's
+recogniser drops the spaces of whole lines on slightly altered images (measured: JPEG quality 80 at
+36 dB turned a page's CER from 0.3 % to 8 % with spaces counted, nearly all of it missing spaces), which
+would measure the engine's word splitting, not what compression does to the characters.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class OcrTask(Task):
             self._rapid = RapidOCR(use_cls=False)
         elif shutil.which("tesseract") is None:
             raise MissingDependencyError("OCR engine tesseract needs Debian's tesseract-ocr and tesseract-ocr-eng")
-        self.note = f"OCR engine {engine}; CER over whitespace-normalised text, total edits / total characters"
+        self.note = f"OCR engine {engine}; CER over non-whitespace characters, total edits / total characters"
 
     def items(self, data: str) -> list[Item]:
         folder = Path(data)
@@ -94,8 +97,12 @@ class OcrTask(Task):
         return normalise_text(proc.stdout.decode("utf-8", errors="replace"))
 
     def score(self, prediction: str, target: str) -> dict[str, float]:
-        edits = edit_distance(prediction, target)
-        return {"edits": float(edits), "chars": float(len(target)), "cer": edits / max(1, len(target))}
+        pred, truth = "".join(prediction.split()), "".join(target.split())
+        edits = edit_distance(pred, truth)
+        return {"edits": float(edits), "chars": float(len(truth)), "cer": edits / max(1, len(truth))}
+
+    def record(self, prediction: str) -> dict[str, Any]:
+        return {"text": prediction}
 
     def aggregate(self, scores: list[dict[str, float]]) -> float:
         return sum(s["edits"] for s in scores) / max(1.0, sum(s["chars"] for s in scores))
