@@ -80,7 +80,16 @@ def table() -> str:
             r = doc["results"]
             pairs = sorted(zip(r["bpp"], r[metric]))
             bd = "—"
-            if anchor is not None and codec != "jpeg":
+            lower = metric in LOWER_IS_BETTER
+
+            def monotonic(points: list[tuple[float, float]]) -> bool:
+                values = [v for _, v in points]
+                return all((b <= a) if lower else (b >= a) for a, b in zip(values, values[1:]))
+
+            if anchor is not None and codec != "jpeg" and not (
+                    monotonic(pairs) and monotonic(sorted(zip(anchor["results"]["bpp"], anchor["results"][metric])))):
+                bd = "n/a (not monotonic)"
+            elif anchor is not None and codec != "jpeg":
                 a = anchor["results"]
                 try:
                     value = bd_rate(Curve(tuple(a["bpp"]), tuple(a[metric]), "jpeg"),
