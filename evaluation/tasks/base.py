@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ class Item:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Task:
+class Task(ABC):
     """A downstream task. Subclasses set ``name``, ``metric`` and ``higher_is_better`` and implement
     ``items``, ``predict``, ``score`` and ``aggregate``; ``describe`` says which model ran."""
 
@@ -28,25 +29,25 @@ class Task:
     higher_is_better = True
     note = ""
 
+    @abstractmethod
     def items(self, data: str) -> list[Item]:
         """The task's inputs read from ``data`` (a folder, or a dataset the task knows)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def predict(self, image: np.ndarray) -> Any:
         """The model's output on one (original or decoded) image."""
-        raise NotImplementedError
 
     def target(self, item: Item, original_prediction: Any) -> Any:
         """What predictions are scored against: the item's ground truth by default."""
         return item.target
 
+    @abstractmethod
     def score(self, prediction: Any, target: Any) -> dict[str, float]:
         """Per-item sufficient statistics (e.g. edits and characters), summed by ``aggregate``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def aggregate(self, scores: list[dict[str, float]]) -> float:
         """The task metric over many items from their ``score`` dicts."""
-        raise NotImplementedError
 
     def record(self, prediction: Any) -> dict[str, Any]:
         """What of a prediction goes into the per-item records (e.g. the recognised text), so results can
