@@ -1,0 +1,306 @@
+// CPU implementation of ncodec's interleaved rANS format (docs/bitstream.md, "rans-interleaved").
+//
+// K lanes (a multiple of 32) each hold a 64-bit state x in [2^32, 2^48); symbols are coded against
+// 16-bit integer CDFs; renormalisation moves one 16-bit word at a time. Symbol j of a chunk belongs to
+// lane j % K at step j / K. Within a step the words a decoder reads are ordered by ascending lane: the
+// same schedule a CUDA warp gets from a ballot and a prefix popcount (entropy/csrc/rans_interleaved.cu),
+// so the CPU and GPU produce identical bytes. Chunks are independent and are spread over threads.
+//
+// Every read is bounds-checked: a malformed stream ends in an error, never in an out-of-range access.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+constexpr uint64_t kLower = uint64_t(1) << 32;  // state lower bound L
+constexpr uint64_t kUpper = uint64_t(1) << 48;  // states stay below L * 2^16
+constexpr int kPrecision = 16;
+constexpr uint64_t kTotal = uint64_t(1) << kPrecision;
+constexpr int kMaxLanes = 1024;
+
+using IntArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using CdfArray = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+
+struct Tables {
+  const uint64_t* cdf;  // (rows, width): cdf[r, 0] = 0, non-decreasing, padded with 2^16
+  int64_t rows;
+  int64_t width;
+  const uint16_t* buckets = nullptr;  // optional (rows, 2^kBucketBits): first bin of each slot range
+};
+
+// Decoder search accelerator: for each table, the bin that holds the first slot of each of 2^kBucketBits
+// equal slot ranges. The decoder starts there and steps forward (usually zero or one step); built only
+// when the tables are few compared with the symbols (table-indexed coding, not per-symbol CDFs).
+constexpr int kBucketBits = 8;
+constexpr int kBucketShift = kPrecision - kBucketBits;
+
+std::vector<uint16_t> build_buckets(const Tables& t) {
+  std::vector<uint16_t> b(static_cast<size_t>(t.rows) << kBucketBits);
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const uint64_t* row = t.cdf + r * t.width;
+    int64_t s = 0;
+    for (int64_t k = 0; k < (int64_t(1) << kBucketBits); ++k) {
+      const uint64_t slot = static_cast<uint64_t>(k << kBucketShift);
+      while (row[s + 1] <= slot) ++s;
+      b[(r << kBucketBits) + k] = static_cast<uint16_t>(s);
+    }
+  }
+  return b;
+}
+
+inline int64_t find_bin_bucketed(const uint64_t* row, const uint16_t* buckets, uint64_t slot) {
+  int64_t s = buckets[slot >> kBucketShift];
+  while (row[s + 1] <= slot) ++s;
+  return s;
+}
+
+// Largest s in [0, width - 1) with row[s] <= slot (row[0] = 0 <= slot < row[width - 1] = 2^16).
+inline int64_t find_bin(const uint64_t* row, int64_t width, uint64_t slot) {
+  const uint64_t* base = row;
+  int64_t n = width - 1;
+  while (n > 1) {
+    const int64_t half = n >> 1;
+    base = (base[half] <= slot) ? base + half : base;
+    n -= half;
+  }
+  return base - row;
+}
+
+void check_tables(const Tables& t) {
+  if (t.width < 2) throw std::invalid_argument("CDF rows need at least two entries");
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const uint64_t* row = t.cdf + r * t.width;
+    if (row[0] != 0 || row[t.width - 1] != kTotal)
+      throw std::invalid_argument("each CDF row must start at 0 and end at 2^16");
+    for (int64_t k = 1; k < t.width; ++k)
+      if (row[k] < row[k - 1]) throw std::invalid_argument("CDF rows must be non-decreasing");
+  }
+}
+
+// Encodes one chunk of m symbols into words, written backwards from the end of `buf`.
+// Returns the number of words; they occupy buf[cap - count, cap).
+int64_t encode_chunk(const int64_t* bins, const int64_t* idx, int64_t m, const Tables& t, int lanes,
+                     uint16_t* buf, int64_t cap) {
+  uint64_t x[kMaxLanes];
+  for (int l = 0; l < lanes; ++l) x[l] = kLower;
+  int64_t pos = cap;
+  const int64_t steps = (m + lanes - 1) / lanes;
+  for (int64_t step = steps - 1; step >= 0; --step) {
+    const int64_t base = step * lanes;
+    const int top = static_cast<int>(std::min<int64_t>(lanes, m - base));
+    for (int l = top - 1; l >= 0; --l) {  // descending lanes: the decoder reads them ascending
+      const int64_t j = base + l;
+      const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
+      const uint64_t start = row[bins[j]];
+      const uint64_t freq = row[bins[j] + 1] - start;
+      uint64_t s = x[l];
+      if (s >= (freq << 32)) {
+        buf[--pos] = static_cast<uint16_t>(s & 0xFFFF);
+        s >>= 16;
+      }
+      x[l] = ((s / freq) << kPrecision) + (s % freq) + start;
+    }
+  }
+  for (int l = lanes - 1; l >= 0; --l) {  // final states, 3 words each, low word first when read
+    buf[--pos] = static_cast<uint16_t>(x[l] >> 32);
+    buf[--pos] = static_cast<uint16_t>((x[l] >> 16) & 0xFFFF);
+    buf[--pos] = static_cast<uint16_t>(x[l] & 0xFFFF);
+  }
+  return cap - pos;
+}
+
+// Decodes one chunk; returns an empty string on success or the reason it is malformed.
+const char* decode_chunk(const uint16_t* words, int64_t count, const int64_t* idx, int64_t m,
+                         const Tables& t, int lanes, int64_t* out) {
+  if (count < 3 * static_cast<int64_t>(lanes)) return "chunk shorter than its lane states";
+  uint64_t x[kMaxLanes];
+  for (int l = 0; l < lanes; ++l) {
+    x[l] = uint64_t(words[3 * l]) | (uint64_t(words[3 * l + 1]) << 16) | (uint64_t(words[3 * l + 2]) << 32);
+    if (x[l] < kLower) return "lane state out of range";
+  }
+  int64_t pos = 3 * static_cast<int64_t>(lanes);
+  const int64_t steps = (m + lanes - 1) / lanes;
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t base = step * lanes;
+    const int top = static_cast<int>(std::min<int64_t>(lanes, m - base));
+    for (int l = 0; l < top; ++l) {
+      const int64_t j = base + l;
+      const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
+      const uint64_t slot = static_cast<uint64_t>(x[l] & 0xFFFF);
+      const int64_t s = t.buckets ? find_bin_bucketed(row, t.buckets + (static_cast<int64_t>(idx[j]) << kBucketBits), slot)
+                                  : find_bin(row, t.width, slot);
+      const uint64_t start = row[s];
+      const uint64_t freq = row[s + 1] - start;
+      uint64_t v = freq * (x[l] >> 16) + slot - start;
+      if (v < kLower) {
+        if (pos >= count) return "chunk words exhausted";
+        v = (v << 16) | words[pos++];
+      }
+      x[l] = v;
+      out[j] = static_cast<int64_t>(s);
+    }
+  }
+  if (pos != count) return "unused words at the end of a chunk";
+  for (int l = 0; l < lanes; ++l)
+    if (x[l] != kLower) return "lane did not return to its initial state";
+  return "";
+}
+
+template <typename Fn>
+void parallel_for(int64_t count, int threads, Fn fn) {
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
+  if (threads == 1) {
+    for (int64_t c = 0; c < count; ++c) fn(c);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([=, &fn] {
+      for (int64_t c = w; c < count; c += threads) fn(c);
+    });
+  for (auto& th : pool) th.join();
+}
+
+Tables tables_of(const CdfArray& cdf) {
+  if (cdf.ndim() != 2) throw std::invalid_argument("cdf must be a 2-D array (rows, width)");
+  return Tables{cdf.data(), cdf.shape(0), cdf.shape(1)};
+}
+
+void check_indexes(const int64_t* idx, int64_t n, const Tables& t) {
+  for (int64_t j = 0; j < n; ++j)
+    if (idx[j] < 0 || idx[j] >= t.rows) throw std::invalid_argument("table index out of range");
+}
+
+void check_lanes(int lanes, int64_t chunk_symbols) {
+  if (lanes < 32 || lanes > kMaxLanes || lanes % 32)
+    throw std::invalid_argument("lanes must be a multiple of 32 in [32, 1024]");
+  if (chunk_symbols < lanes || chunk_symbols % lanes || chunk_symbols > (int64_t(1) << 30))
+    throw std::invalid_argument("chunk_symbols must be a positive multiple of lanes, at most 2^30");
+}
+
+inline void put_u32(std::string& s, size_t at, uint64_t v) {
+  for (int b = 0; b < 4; ++b) s[at + b] = static_cast<char>((v >> (8 * b)) & 0xFF);
+}
+
+inline uint64_t get_u32(const uint8_t* p) {
+  return uint64_t(p[0]) | (uint64_t(p[1]) << 8) | (uint64_t(p[2]) << 16) | (uint64_t(p[3]) << 24);
+}
+
+// Stream: u16 lanes, u32 chunk_symbols, u32 word count per chunk, then every chunk's u16 words.
+py::bytes encode(const IntArray& bins, const IntArray& indexes, const CdfArray& cdf, int lanes,
+                 int64_t chunk_symbols, int threads) {
+  check_lanes(lanes, chunk_symbols);
+  const Tables t = tables_of(cdf);
+  const int64_t n = bins.size();
+  if (indexes.size() != n) throw std::invalid_argument("one table index per symbol is needed");
+  check_tables(t);
+  const int64_t* b = bins.data();
+  const int64_t* idx = indexes.data();
+  check_indexes(idx, n, t);
+  for (int64_t j = 0; j < n; ++j) {
+    const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
+    if (b[j] < 0 || b[j] >= t.width - 1 || row[b[j] + 1] == row[b[j]])
+      throw std::invalid_argument("symbol has zero probability in its table");
+  }
+  const int64_t chunks = (n + chunk_symbols - 1) / chunk_symbols;
+  const int64_t cap = 3 * static_cast<int64_t>(lanes) + chunk_symbols;  // at most one word per symbol
+  std::vector<uint16_t> scratch(static_cast<size_t>(chunks * cap));
+  std::vector<int64_t> counts(static_cast<size_t>(chunks));
+  {
+    py::gil_scoped_release release;
+    parallel_for(chunks, threads, [&](int64_t c) {
+      const int64_t a = c * chunk_symbols;
+      const int64_t m = std::min(chunk_symbols, n - a);
+      counts[c] = encode_chunk(b + a, idx + a, m, t, lanes, scratch.data() + c * cap, cap);
+    });
+  }
+  int64_t total_words = 0;
+  for (int64_t c : counts) total_words += c;
+  const size_t header = 6 + 4 * static_cast<size_t>(chunks);
+  std::string out(header + 2 * static_cast<size_t>(total_words), '\0');
+  out[0] = static_cast<char>(lanes & 0xFF);
+  out[1] = static_cast<char>(lanes >> 8);
+  put_u32(out, 2, static_cast<uint64_t>(chunk_symbols));
+  size_t at = header;
+  for (int64_t c = 0; c < chunks; ++c) {
+    put_u32(out, 6 + 4 * c, static_cast<uint64_t>(counts[c]));
+    const uint16_t* w = scratch.data() + c * cap + (cap - counts[c]);
+    for (int64_t k = 0; k < counts[c]; ++k) {  // little-endian words
+      out[at++] = static_cast<char>(w[k] & 0xFF);
+      out[at++] = static_cast<char>(w[k] >> 8);
+    }
+  }
+  return py::bytes(out);
+}
+
+IntArray decode(const py::buffer& data, const IntArray& indexes, const CdfArray& cdf, int threads) {
+  const py::buffer_info info = data.request();
+  const auto* p = static_cast<const uint8_t*>(info.ptr);
+  const int64_t size = info.size * info.itemsize;
+  Tables t = tables_of(cdf);
+  check_tables(t);
+  const int64_t n = indexes.size();
+  std::vector<uint16_t> buckets;
+  if (t.width <= 65536 && t.rows * (int64_t(1) << kBucketBits) <= std::max<int64_t>(n, 4096)) {
+    buckets = build_buckets(t);
+    t.buckets = buckets.data();
+  }
+  const int64_t* idx = indexes.data();
+  check_indexes(idx, n, t);
+  if (size < 6) throw std::runtime_error("interleaved rANS header truncated");
+  const int lanes = p[0] | (p[1] << 8);
+  const int64_t chunk_symbols = get_u32(p + 2);
+  try {
+    check_lanes(lanes, chunk_symbols);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("interleaved rANS header: ") + e.what());
+  }
+  const int64_t chunks = (n + chunk_symbols - 1) / chunk_symbols;
+  if (size < 6 + 4 * chunks) throw std::runtime_error("interleaved rANS chunk table truncated");
+  std::vector<int64_t> offsets(static_cast<size_t>(chunks) + 1, 0);
+  for (int64_t c = 0; c < chunks; ++c) offsets[c + 1] = offsets[c] + get_u32(p + 6 + 4 * c);
+  const int64_t payload = size - 6 - 4 * chunks;
+  if (2 * offsets[chunks] != payload) throw std::runtime_error("interleaved rANS chunk sizes do not match the payload");
+  // copy the words out (the buffer may be unaligned); little-endian
+  std::vector<uint16_t> words(static_cast<size_t>(offsets[chunks]));
+  const uint8_t* w8 = p + 6 + 4 * chunks;
+  for (size_t k = 0; k < words.size(); ++k) words[k] = static_cast<uint16_t>(w8[2 * k] | (w8[2 * k + 1] << 8));
+  IntArray out(n);
+  int64_t* o = out.mutable_data();
+  std::vector<const char*> errors(static_cast<size_t>(chunks), "");
+  {
+    py::gil_scoped_release release;
+    parallel_for(chunks, threads, [&](int64_t c) {
+      const int64_t a = c * chunk_symbols;
+      const int64_t m = std::min(chunk_symbols, n - a);
+      errors[c] = decode_chunk(words.data() + offsets[c], offsets[c + 1] - offsets[c], idx + a, m, t, lanes, o + a);
+    });
+  }
+  for (const char* e : errors)
+    if (*e) throw std::runtime_error(std::string("interleaved rANS stream is corrupt: ") + e);
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_rans, m) {
+  m.doc() = "Interleaved rANS (K lanes, 16-bit words, 16-bit CDFs): CPU encoder and decoder.";
+  m.def("encode", &encode, py::arg("bins"), py::arg("indexes"), py::arg("cdf"), py::arg("lanes"),
+        py::arg("chunk_symbols"), py::arg("threads"),
+        "Code bins[j] with CDF row indexes[j]; returns the stream bytes.");
+  m.def("decode", &decode, py::arg("data"), py::arg("indexes"), py::arg("cdf"), py::arg("threads"),
+        "Inverse of encode; raises RuntimeError on a malformed stream.");
+  m.attr("PRECISION") = kPrecision;
+}
