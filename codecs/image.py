@@ -119,13 +119,15 @@ class LearnedImageCodec:
             raise ModelMismatchError(f"weight file is inconsistent: {exc}") from None
         self.levels = self.model.levels
         self.downsample = self.model.downsample
-        self._coders: dict[str, Coder] = {}
+        self._coders: dict[tuple[str, str], Coder] = {}
 
-    def coder(self, backend: str) -> Coder:
-        """This codec's coder instance for a backend (it caches models built from this codec's tables)."""
-        if backend not in self._coders:
-            self._coders[backend] = get_coder(backend)
-        return self._coders[backend]
+    def coder(self, backend: str, device: str = "cpu") -> Coder:
+        """This codec's coder instance for a backend (it caches models built from this codec's tables).
+        ``device`` only matters to backends with GPU kernels (rans-interleaved); the bytes never change."""
+        key = (backend, device)
+        if key not in self._coders:
+            self._coders[key] = get_coder(backend, device)
+        return self._coders[key]
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LearnedImageCodec":
@@ -233,7 +235,7 @@ class LearnedImageCodec:
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
         q = self._quality(quality)
-        coder = self.coder(backend)
+        coder = self.coder(backend, device)
         channels = 1 if image.ndim == 2 else 3
         h, w = image.shape[:2]
         rgb = np.repeat(image[:, :, None], 3, axis=2) if channels == 1 else image
@@ -302,12 +304,13 @@ class LearnedImageCodec:
             raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
 
     @torch.inference_mode()
-    def decompress_latents(self, header: Header, sections: list[bytes]) -> tuple[list[dict[str, np.ndarray]], list[tuple[int, int, int, int]], float]:
+    def decompress_latents(self, header: Header, sections: list[bytes], device: str = "cpu"
+                           ) -> tuple[list[dict[str, np.ndarray]], list[tuple[int, int, int, int]], float]:
         """Parse the sections into the integer latents of every tile (no floating point involved)."""
         self.check_header(header)
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
-        coder = self.coder(BACKEND_IDS[header.backend])
+        coder = self.coder(BACKEND_IDS[header.backend], device)
         if len(header.shape) != 3 or header.shape[0] not in (1, 3):
             raise BitstreamError(f"invalid image shape {header.shape}")
         _, h, w = header.shape
@@ -369,7 +372,7 @@ class LearnedImageCodec:
     @torch.inference_mode()
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> np.ndarray:
         """Header + sections -> uint8 (H, W, 3) or (H, W)."""
-        latents, tiles, q = self.decompress_latents(header, sections)
+        latents, tiles, q = self.decompress_latents(header, sections, device)
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype

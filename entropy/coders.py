@@ -362,8 +362,10 @@ BACKEND_IDS: dict[int, str] = {cls.backend_id: name for name, cls in BACKENDS.it
 DEFAULT_BACKEND = "constriction"
 
 
-def get_coder(name: str = DEFAULT_BACKEND) -> Coder:
-    """Instantiate a coder backend by name."""
+def get_coder(name: str = DEFAULT_BACKEND, device: str = "cpu") -> Coder:
+    """Instantiate a coder backend by name; ``device`` selects GPU kernels where a backend has them."""
     if name not in BACKENDS:
         raise ValueError(f"unknown coder backend {name!r}; choose from {sorted(BACKENDS)}")
+    if name == RansInterleavedCoder.name:
+        return RansInterleavedCoder(device=device)
     return BACKENDS[name]()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ncodec.errors import NcodecError
 
+CODER_BACKENDS = ["constriction", "compressai", "rans-interleaved"]  # entropy.coders.BACKENDS (kept import-light)
+
 EXIT_INTERNAL = 70
 
 
@@ -245,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("output")
     e.add_argument("--codec", default=None, help="registered codec (default: mean-scale-hyperprior)")
     e.add_argument("--quality", type=float, default=None, help="float in [1, levels] (default: highest)")
-    e.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    e.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
+                    help="entropy coder backend (the decoder reads it from the bitstream)")
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
@@ -286,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=1, help="processes coding images in parallel (default 1)")
     ev.add_argument("-o", "--output", required=True, help="result JSON (resumed if it exists)")
     ev.add_argument("--weights", default=None)
-    ev.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    ev.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
+                    help="entropy coder backend (the decoder reads it from the bitstream)")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
@@ -306,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--qualities", default=None, help="comma-separated qualities (default: the codec's grid)")
     pc.add_argument("-o", "--output", required=True, help="result JSON")
     pc.add_argument("--weights", default=None, help="codec weight file")
-    pc.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
+    pc.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
+                    help="entropy coder backend (the decoder reads it from the bitstream)")
     pc.add_argument("--engine", default=None, help="ocr: rapidocr (default) or tesseract")
     pc.add_argument("--mode", default="mosaic", choices=["mosaic", "single"],
                     help="classify: code images as tiles of mosaics (default) or one file each")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import struct
 import subprocess
@@ -52,6 +54,19 @@ def test_cli_compressai_backend_and_models(tmp_path, capsys):
     assert main(["decode", str(ncd), str(tmp_path / "g.pgm")]) == 0
     assert main(["models"]) == 0
     assert "mean-scale-hyperprior" in capsys.readouterr().out
+
+
+def test_cli_coder_option_lists_every_backend(tmp_path, capsys):
+    from ncodec.cli import CODER_BACKENDS
+    from ncodec.entropy.coders import BACKENDS
+
+    assert sorted(CODER_BACKENDS) == sorted(BACKENDS)
+    ncd = tmp_path / "r.ncd"
+    assert main(["encode", str(ASSETS / "kodim21_64x64.png"), str(ncd), "--coder", "rans-interleaved"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(ncd), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["coder"] == "rans-interleaved"
+    assert main(["decode", str(ncd), str(tmp_path / "r.png")]) == 0
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "huge", "truncated_png"])
