@@ -55,14 +55,11 @@ class Coder(ABC):
         """Code int64 ``symbols`` with ``tables[indexes[i]]`` (or table i when ``indexes`` is None)."""
         symbols = np.ascontiguousarray(symbols, dtype=np.int64).reshape(-1)
         idx = self._indexes(indexes, tables, symbols.size)
-        lo = tables.offsets[idx]
-        hi = lo + tables.lengths[idx] - 1
-        bins, escaped = split_symbols(symbols, lo, hi)
         parts = []
         for a, b in _chunk_bounds(symbols.size, chunks):
-            main = self._encode_bins(bins[a:b], idx[a:b], tables, indexes is None)
-            esc = escaped[a:b]
-            raw = pack_escapes(symbols[a:b][esc], lo[a:b][esc], hi[a:b][esc])
+            main, escaped = self._encode_values(symbols[a:b], idx[a:b], tables, indexes is None)
+            lo = tables.offsets[idx[a:b][escaped]]
+            raw = pack_escapes(symbols[a:b][escaped], lo, lo + tables.lengths[idx[a:b][escaped]] - 1)
             parts.append(struct.pack("<I", len(main)) + main + raw)
         header = struct.pack("<B", len(parts)) + b"".join(struct.pack("<I", len(p)) for p in parts)
         return header + b"".join(parts)
@@ -85,8 +82,6 @@ class Coder(ABC):
         if pos + sum(sizes) != len(view):
             raise BitstreamError("chunk sizes do not match the payload size")
         out = np.empty(n, dtype=np.int64)
-        lengths_all = tables.lengths[idx]  # the escape bin of each symbol's table
-        offsets_all = tables.offsets[idx]
         for (a, b), size in zip(bounds, sizes):
             chunk = view[pos:pos + size]
             pos += size
@@ -95,19 +90,14 @@ class Coder(ABC):
             (main_len,) = struct.unpack_from("<I", chunk, 0)
             if 4 + main_len > size:
                 raise BitstreamError("chunk main stream truncated")
-            bins = self._decode_bins(bytes(chunk[4:4 + main_len]), idx[a:b], tables, indexes is None)
-            escape_bin = lengths_all[a:b]
-            if bins.size and (int(bins.min()) < 0 or bool((bins > escape_bin).any())):
-                raise BitstreamError("decoded symbol outside its table")
-            escaped = bins == escape_bin
-            vals = np.add(bins, offsets_all[a:b], out=out[a:b])
-            count = int(np.count_nonzero(escaped))
-            lo = offsets_all[a:b][escaped]
-            esc_vals, used = unpack_escapes(chunk[4 + main_len:], count, lo, lo + escape_bin[escaped] - 1)
+            vals, escaped = self._decode_values(bytes(chunk[4:4 + main_len]), idx[a:b], tables, indexes is None)
+            lo = tables.offsets[idx[a:b][escaped]]
+            esc_vals, used = unpack_escapes(chunk[4 + main_len:], escaped.size, lo,
+                                            lo + tables.lengths[idx[a:b][escaped]] - 1)
             if 4 + main_len + used != size:
                 raise BitstreamError("trailing bytes in chunk")
-            if count:
-                vals[escaped] = esc_vals
+            vals[escaped] = esc_vals
+            out[a:b] = vals
         return out
 
     def fixed_cost(self, symbols: int) -> int:
@@ -125,6 +115,22 @@ class Coder(ABC):
         if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= tables.lengths.size):
             raise ValueError("table index out of range")
         return idx
+
+    def _encode_values(self, symbols: np.ndarray, idx: np.ndarray, tables: TableSet, per_symbol: bool
+                       ) -> tuple[bytes, np.ndarray]:
+        """Main stream of one chunk, with the positions of the escaped (out-of-range) symbols."""
+        lo = tables.offsets[idx]
+        bins, escaped = split_symbols(symbols, lo, lo + tables.lengths[idx] - 1)
+        return self._encode_bins(bins, idx, tables, per_symbol), np.flatnonzero(escaped)
+
+    def _decode_values(self, data: bytes, idx: np.ndarray, tables: TableSet, per_symbol: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Values of one chunk (escaped positions still to be filled in) and those positions."""
+        bins = self._decode_bins(data, idx, tables, per_symbol)
+        escape_bin = tables.lengths[idx]
+        if bins.size and (int(bins.min()) < 0 or bool((bins > escape_bin).any())):
+            raise BitstreamError("decoded symbol outside its table")
+        return bins + tables.offsets[idx], np.flatnonzero(bins == escape_bin)
 
     @abstractmethod
     def _encode_bins(self, bins: np.ndarray, idx: np.ndarray, tables: TableSet, per_symbol: bool) -> bytes: ...
@@ -339,6 +345,24 @@ class RansInterleavedCoder(Coder):
             hit = (tables, cdf_rows(tables))
             self._cdf_cache[id(tables)] = hit
         return hit[1]
+
+    def _encode_values(self, symbols, idx, tables, per_symbol):
+        if self._gpu is not None:
+            return super()._encode_values(symbols, idx, tables, per_symbol)
+        try:  # one fused C++ pass: bins, escape positions, coding
+            return self._rans.encode_values(symbols, idx, self._cdf(tables), tables.offsets, tables.lengths,
+                                            self.lanes, self.chunk_symbols, self.threads)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    def _decode_values(self, data, idx, tables, per_symbol):
+        if self._gpu is not None:
+            return super()._decode_values(data, idx, tables, per_symbol)
+        try:
+            return self._rans.decode_values(data, idx, self._cdf(tables), tables.offsets, tables.lengths,
+                                            self.threads)
+        except RuntimeError as exc:
+            raise BitstreamError(str(exc)) from None
 
     def _encode_bins(self, bins, idx, tables, per_symbol):
         cdf = self._cdf(tables)

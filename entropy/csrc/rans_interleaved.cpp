@@ -24,16 +24,15 @@ namespace py = pybind11;
 namespace {
 
 constexpr uint64_t kLower = uint64_t(1) << 32;  // state lower bound L
-constexpr uint64_t kUpper = uint64_t(1) << 48;  // states stay below L * 2^16
 constexpr int kPrecision = 16;
-constexpr uint64_t kTotal = uint64_t(1) << kPrecision;
+constexpr uint32_t kTotal = uint32_t(1) << kPrecision;
 constexpr int kMaxLanes = 1024;
 
 using IntArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-using CdfArray = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+using CdfArray = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
 
 struct Tables {
-  const uint64_t* cdf;  // (rows, width): cdf[r, 0] = 0, non-decreasing, padded with 2^16
+  const uint32_t* cdf;  // (rows, width): cdf[r, 0] = 0, non-decreasing, padded with 2^16
   int64_t rows;
   int64_t width;
   const uint16_t* buckets = nullptr;  // optional (rows, 2^kBucketBits): first bin of each slot range
@@ -48,10 +47,10 @@ constexpr int kBucketShift = kPrecision - kBucketBits;
 std::vector<uint16_t> build_buckets(const Tables& t) {
   std::vector<uint16_t> b(static_cast<size_t>(t.rows) << kBucketBits);
   for (int64_t r = 0; r < t.rows; ++r) {
-    const uint64_t* row = t.cdf + r * t.width;
+    const uint32_t* row = t.cdf + r * t.width;
     int64_t s = 0;
     for (int64_t k = 0; k < (int64_t(1) << kBucketBits); ++k) {
-      const uint64_t slot = static_cast<uint64_t>(k << kBucketShift);
+      const uint32_t slot = static_cast<uint32_t>(k << kBucketShift);
       while (row[s + 1] <= slot) ++s;
       b[(r << kBucketBits) + k] = static_cast<uint16_t>(s);
     }
@@ -59,15 +58,15 @@ std::vector<uint16_t> build_buckets(const Tables& t) {
   return b;
 }
 
-inline int64_t find_bin_bucketed(const uint64_t* row, const uint16_t* buckets, uint64_t slot) {
+inline int64_t find_bin_bucketed(const uint32_t* row, const uint16_t* buckets, uint32_t slot) {
   int64_t s = buckets[slot >> kBucketShift];
   while (row[s + 1] <= slot) ++s;
   return s;
 }
 
 // Largest s in [0, width - 1) with row[s] <= slot (row[0] = 0 <= slot < row[width - 1] = 2^16).
-inline int64_t find_bin(const uint64_t* row, int64_t width, uint64_t slot) {
-  const uint64_t* base = row;
+inline int64_t find_bin(const uint32_t* row, int64_t width, uint32_t slot) {
+  const uint32_t* base = row;
   int64_t n = width - 1;
   while (n > 1) {
     const int64_t half = n >> 1;
@@ -80,7 +79,7 @@ inline int64_t find_bin(const uint64_t* row, int64_t width, uint64_t slot) {
 void check_tables(const Tables& t) {
   if (t.width < 2) throw std::invalid_argument("CDF rows need at least two entries");
   for (int64_t r = 0; r < t.rows; ++r) {
-    const uint64_t* row = t.cdf + r * t.width;
+    const uint32_t* row = t.cdf + r * t.width;
     if (row[0] != 0 || row[t.width - 1] != kTotal)
       throw std::invalid_argument("each CDF row must start at 0 and end at 2^16");
     for (int64_t k = 1; k < t.width; ++k)
@@ -101,8 +100,8 @@ int64_t encode_chunk(const int64_t* bins, const int64_t* idx, int64_t m, const T
     const int top = static_cast<int>(std::min<int64_t>(lanes, m - base));
     for (int l = top - 1; l >= 0; --l) {  // descending lanes: the decoder reads them ascending
       const int64_t j = base + l;
-      const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
-      const uint64_t start = row[bins[j]];
+      const uint32_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
+      const uint32_t start = row[bins[j]];
       const uint64_t freq = row[bins[j] + 1] - start;
       uint64_t s = x[l];
       if (s >= (freq << 32)) {
@@ -136,11 +135,11 @@ const char* decode_chunk(const uint16_t* words, int64_t count, const int64_t* id
     const int top = static_cast<int>(std::min<int64_t>(lanes, m - base));
     for (int l = 0; l < top; ++l) {
       const int64_t j = base + l;
-      const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
-      const uint64_t slot = static_cast<uint64_t>(x[l] & 0xFFFF);
+      const uint32_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
+      const uint32_t slot = static_cast<uint32_t>(x[l] & 0xFFFF);
       const int64_t s = t.buckets ? find_bin_bucketed(row, t.buckets + (static_cast<int64_t>(idx[j]) << kBucketBits), slot)
                                   : find_bin(row, t.width, slot);
-      const uint64_t start = row[s];
+      const uint32_t start = row[s];
       const uint64_t freq = row[s + 1] - start;
       uint64_t v = freq * (x[l] >> 16) + slot - start;
       if (v < kLower) {
@@ -190,15 +189,55 @@ void check_lanes(int lanes, int64_t chunk_symbols) {
     throw std::invalid_argument("chunk_symbols must be a positive multiple of lanes, at most 2^30");
 }
 
-inline void put_u32(std::string& s, size_t at, uint64_t v) {
+inline void put_u32(std::string& s, size_t at, uint32_t v) {
   for (int b = 0; b < 4; ++b) s[at + b] = static_cast<char>((v >> (8 * b)) & 0xFF);
 }
 
-inline uint64_t get_u32(const uint8_t* p) {
-  return uint64_t(p[0]) | (uint64_t(p[1]) << 8) | (uint64_t(p[2]) << 16) | (uint64_t(p[3]) << 24);
+inline uint32_t get_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
 }
 
 // Stream: u16 lanes, u32 chunk_symbols, u32 word count per chunk, then every chunk's u16 words.
+// `bins` and `idx` must already be validated (check_encodable); runs without the GIL.
+std::string encode_core(const int64_t* b, const int64_t* idx, int64_t n, const Tables& t, int lanes,
+                        int64_t chunk_symbols, int threads) {
+  const int64_t chunks = (n + chunk_symbols - 1) / chunk_symbols;
+  const int64_t cap = 3 * static_cast<int64_t>(lanes) + chunk_symbols;  // at most one word per symbol
+  std::vector<uint16_t> scratch(static_cast<size_t>(chunks * cap));
+  std::vector<int64_t> counts(static_cast<size_t>(chunks));
+  parallel_for(chunks, threads, [&](int64_t c) {
+    const int64_t a = c * chunk_symbols;
+    const int64_t m = std::min(chunk_symbols, n - a);
+    counts[c] = encode_chunk(b + a, idx + a, m, t, lanes, scratch.data() + c * cap, cap);
+  });
+  int64_t total_words = 0;
+  for (int64_t c : counts) total_words += c;
+  const size_t header = 6 + 4 * static_cast<size_t>(chunks);
+  std::string out(header + 2 * static_cast<size_t>(total_words), '\0');
+  out[0] = static_cast<char>(lanes & 0xFF);
+  out[1] = static_cast<char>(lanes >> 8);
+  put_u32(out, 2, static_cast<uint32_t>(chunk_symbols));
+  size_t at = header;
+  for (int64_t c = 0; c < chunks; ++c) {
+    put_u32(out, 6 + 4 * c, static_cast<uint32_t>(counts[c]));
+    const uint16_t* w = scratch.data() + c * cap + (cap - counts[c]);
+    for (int64_t k = 0; k < counts[c]; ++k) {  // little-endian words
+      out[at++] = static_cast<char>(w[k] & 0xFF);
+      out[at++] = static_cast<char>(w[k] >> 8);
+    }
+  }
+  return out;
+}
+
+void check_encodable(const int64_t* b, const int64_t* idx, int64_t n, const Tables& t) {
+  check_indexes(idx, n, t);
+  for (int64_t j = 0; j < n; ++j) {
+    const uint32_t* row = t.cdf + idx[j] * t.width;
+    if (b[j] < 0 || b[j] >= t.width - 1 || row[b[j] + 1] == row[b[j]])
+      throw std::invalid_argument("symbol has zero probability in its table");
+  }
+}
+
 py::bytes encode(const IntArray& bins, const IntArray& indexes, const CdfArray& cdf, int lanes,
                  int64_t chunk_symbols, int threads) {
   check_lanes(lanes, chunk_symbols);
@@ -206,57 +245,91 @@ py::bytes encode(const IntArray& bins, const IntArray& indexes, const CdfArray& 
   const int64_t n = bins.size();
   if (indexes.size() != n) throw std::invalid_argument("one table index per symbol is needed");
   check_tables(t);
-  const int64_t* b = bins.data();
-  const int64_t* idx = indexes.data();
-  check_indexes(idx, n, t);
-  for (int64_t j = 0; j < n; ++j) {
-    const uint64_t* row = t.cdf + static_cast<int64_t>(idx[j]) * t.width;
-    if (b[j] < 0 || b[j] >= t.width - 1 || row[b[j] + 1] == row[b[j]])
-      throw std::invalid_argument("symbol has zero probability in its table");
-  }
-  const int64_t chunks = (n + chunk_symbols - 1) / chunk_symbols;
-  const int64_t cap = 3 * static_cast<int64_t>(lanes) + chunk_symbols;  // at most one word per symbol
-  std::vector<uint16_t> scratch(static_cast<size_t>(chunks * cap));
-  std::vector<int64_t> counts(static_cast<size_t>(chunks));
+  check_encodable(bins.data(), indexes.data(), n, t);
+  std::string out;
   {
     py::gil_scoped_release release;
-    parallel_for(chunks, threads, [&](int64_t c) {
-      const int64_t a = c * chunk_symbols;
-      const int64_t m = std::min(chunk_symbols, n - a);
-      counts[c] = encode_chunk(b + a, idx + a, m, t, lanes, scratch.data() + c * cap, cap);
-    });
-  }
-  int64_t total_words = 0;
-  for (int64_t c : counts) total_words += c;
-  const size_t header = 6 + 4 * static_cast<size_t>(chunks);
-  std::string out(header + 2 * static_cast<size_t>(total_words), '\0');
-  out[0] = static_cast<char>(lanes & 0xFF);
-  out[1] = static_cast<char>(lanes >> 8);
-  put_u32(out, 2, static_cast<uint64_t>(chunk_symbols));
-  size_t at = header;
-  for (int64_t c = 0; c < chunks; ++c) {
-    put_u32(out, 6 + 4 * c, static_cast<uint64_t>(counts[c]));
-    const uint16_t* w = scratch.data() + c * cap + (cap - counts[c]);
-    for (int64_t k = 0; k < counts[c]; ++k) {  // little-endian words
-      out[at++] = static_cast<char>(w[k] & 0xFF);
-      out[at++] = static_cast<char>(w[k] >> 8);
-    }
+    out = encode_core(bins.data(), indexes.data(), n, t, lanes, chunk_symbols, threads);
   }
   return py::bytes(out);
 }
 
-IntArray decode(const py::buffer& data, const IntArray& indexes, const CdfArray& cdf, int threads) {
+void check_value_tables(const IntArray& offsets, const IntArray& lengths, const Tables& t) {
+  if (offsets.size() != t.rows || lengths.size() != t.rows)
+    throw std::invalid_argument("one offset and one length per table are needed");
+  for (int64_t r = 0; r < t.rows; ++r)
+    if (lengths.data()[r] < 1 || lengths.data()[r] > t.width - 2)
+      throw std::invalid_argument("table length out of range");
+}
+
+IntArray positions_array(const std::vector<std::vector<int64_t>>& per_chunk) {
+  size_t total = 0;
+  for (const auto& v : per_chunk) total += v.size();
+  IntArray out(static_cast<py::ssize_t>(total));
+  int64_t* o = out.mutable_data();
+  for (const auto& v : per_chunk) o = std::copy(v.begin(), v.end(), o);
+  return out;
+}
+
+constexpr int64_t kMaxAbsValue = (int64_t(1) << 61) - 1;
+
+// Values instead of bins: value v of table t is bin v - offsets[t] when inside [0, lengths[t]), else the
+// escape bin lengths[t]. Returns the stream and the positions of the escaped values (ascending).
+py::tuple encode_values(const IntArray& values, const IntArray& indexes, const CdfArray& cdf, const IntArray& offsets,
+                        const IntArray& lengths, int lanes, int64_t chunk_symbols, int threads) {
+  check_lanes(lanes, chunk_symbols);
+  const Tables t = tables_of(cdf);
+  const int64_t n = values.size();
+  if (indexes.size() != n) throw std::invalid_argument("one table index per symbol is needed");
+  check_tables(t);
+  check_value_tables(offsets, lengths, t);
+  const int64_t* v = values.data();
+  const int64_t* idx = indexes.data();
+  const int64_t* off = offsets.data();
+  const int64_t* len = lengths.data();
+  check_indexes(idx, n, t);
+  std::vector<int64_t> bins(static_cast<size_t>(n));
+  const int64_t blocks = (n + 65535) / 65536;
+  std::vector<std::vector<int64_t>> escaped(static_cast<size_t>(blocks));
+  std::vector<char> bad(static_cast<size_t>(blocks), 0);
+  std::string out;
+  {
+    py::gil_scoped_release release;
+    parallel_for(blocks, threads, [&](int64_t k) {
+      for (int64_t j = k * 65536, end = std::min(n, j + 65536); j < end; ++j) {
+        const int64_t r = idx[j];
+        if (v[j] > kMaxAbsValue || v[j] < -kMaxAbsValue) bad[k] = 1;
+        const int64_t bin = v[j] - off[r];
+        const bool inside = bin >= 0 && bin < len[r];
+        bins[j] = inside ? bin : len[r];
+        if (!inside) escaped[k].push_back(j);
+        const uint32_t* row = t.cdf + r * t.width;
+        if (row[bins[j] + 1] == row[bins[j]]) bad[k] = 2;
+      }
+    });
+  }
+  for (char e : bad) {
+    if (e == 1) throw std::invalid_argument("symbol magnitude exceeds 2**61");
+    if (e == 2) throw std::invalid_argument("symbol has zero probability in its table");
+  }
+  {
+    py::gil_scoped_release release;
+    out = encode_core(bins.data(), idx, n, t, lanes, chunk_symbols, threads);
+  }
+  return py::make_tuple(py::bytes(out), positions_array(escaped));
+}
+
+// Decodes into bins (out) or, when offsets/lengths are given, into values plus escape positions.
+struct DecodeResult {
+  std::vector<std::vector<int64_t>> escaped;
+};
+
+DecodeResult decode_into(const py::buffer& data, const IntArray& indexes, const Tables& t, int threads, int64_t* o,
+                         const int64_t* off, const int64_t* len) {
   const py::buffer_info info = data.request();
   const auto* p = static_cast<const uint8_t*>(info.ptr);
   const int64_t size = info.size * info.itemsize;
-  Tables t = tables_of(cdf);
-  check_tables(t);
   const int64_t n = indexes.size();
-  std::vector<uint16_t> buckets;
-  if (t.width <= 65536 && t.rows * (int64_t(1) << kBucketBits) <= std::max<int64_t>(n, 4096)) {
-    buckets = build_buckets(t);
-    t.buckets = buckets.data();
-  }
   const int64_t* idx = indexes.data();
   check_indexes(idx, n, t);
   if (size < 6) throw std::runtime_error("interleaved rANS header truncated");
@@ -273,24 +346,59 @@ IntArray decode(const py::buffer& data, const IntArray& indexes, const CdfArray&
   for (int64_t c = 0; c < chunks; ++c) offsets[c + 1] = offsets[c] + get_u32(p + 6 + 4 * c);
   const int64_t payload = size - 6 - 4 * chunks;
   if (2 * offsets[chunks] != payload) throw std::runtime_error("interleaved rANS chunk sizes do not match the payload");
-  // copy the words out (the buffer may be unaligned); little-endian
-  std::vector<uint16_t> words(static_cast<size_t>(offsets[chunks]));
+  Tables tb = t;
+  std::vector<uint16_t> buckets;
+  if (t.width <= 65536 && t.rows * (int64_t(1) << kBucketBits) <= std::max<int64_t>(n, 4096)) {
+    buckets = build_buckets(t);
+    tb.buckets = buckets.data();
+  }
   const uint8_t* w8 = p + 6 + 4 * chunks;
-  for (size_t k = 0; k < words.size(); ++k) words[k] = static_cast<uint16_t>(w8[2 * k] | (w8[2 * k + 1] << 8));
-  IntArray out(n);
-  int64_t* o = out.mutable_data();
+  DecodeResult result;
+  result.escaped.resize(static_cast<size_t>(chunks));
   std::vector<const char*> errors(static_cast<size_t>(chunks), "");
   {
     py::gil_scoped_release release;
     parallel_for(chunks, threads, [&](int64_t c) {
       const int64_t a = c * chunk_symbols;
       const int64_t m = std::min(chunk_symbols, n - a);
-      errors[c] = decode_chunk(words.data() + offsets[c], offsets[c + 1] - offsets[c], idx + a, m, t, lanes, o + a);
+      const int64_t count = offsets[c + 1] - offsets[c];
+      std::vector<uint16_t> words(static_cast<size_t>(count));  // aligned little-endian copy
+      const uint8_t* src = w8 + 2 * offsets[c];
+      for (int64_t k = 0; k < count; ++k) words[k] = static_cast<uint16_t>(src[2 * k] | (src[2 * k + 1] << 8));
+      errors[c] = decode_chunk(words.data(), count, idx + a, m, tb, lanes, o + a);
+      if (*errors[c] || off == nullptr) return;
+      for (int64_t j = a; j < a + m; ++j) {
+        const int64_t r = idx[j];
+        if (o[j] > len[r]) {
+          errors[c] = "decoded symbol outside its table";
+          return;
+        }
+        if (o[j] == len[r]) result.escaped[c].push_back(j);
+        o[j] += off[r];
+      }
     });
   }
   for (const char* e : errors)
     if (*e) throw std::runtime_error(std::string("interleaved rANS stream is corrupt: ") + e);
+  return result;
+}
+
+IntArray decode(const py::buffer& data, const IntArray& indexes, const CdfArray& cdf, int threads) {
+  const Tables t = tables_of(cdf);
+  check_tables(t);
+  IntArray out(indexes.size());
+  decode_into(data, indexes, t, threads, out.mutable_data(), nullptr, nullptr);
   return out;
+}
+
+py::tuple decode_values(const py::buffer& data, const IntArray& indexes, const CdfArray& cdf, const IntArray& offsets,
+                        const IntArray& lengths, int threads) {
+  const Tables t = tables_of(cdf);
+  check_tables(t);
+  check_value_tables(offsets, lengths, t);
+  IntArray out(indexes.size());
+  DecodeResult r = decode_into(data, indexes, t, threads, out.mutable_data(), offsets.data(), lengths.data());
+  return py::make_tuple(out, positions_array(r.escaped));
 }
 
 }  // namespace
@@ -302,5 +410,12 @@ PYBIND11_MODULE(_rans, m) {
         "Code bins[j] with CDF row indexes[j]; returns the stream bytes.");
   m.def("decode", &decode, py::arg("data"), py::arg("indexes"), py::arg("cdf"), py::arg("threads"),
         "Inverse of encode; raises RuntimeError on a malformed stream.");
+  m.def("encode_values", &encode_values, py::arg("values"), py::arg("indexes"), py::arg("cdf"), py::arg("offsets"),
+        py::arg("lengths"), py::arg("lanes"), py::arg("chunk_symbols"), py::arg("threads"),
+        "Code values (table t covers offsets[t] .. offsets[t] + lengths[t] - 1, else its escape bin); "
+        "returns (stream bytes, escaped positions).");
+  m.def("decode_values", &decode_values, py::arg("data"), py::arg("indexes"), py::arg("cdf"), py::arg("offsets"),
+        py::arg("lengths"), py::arg("threads"),
+        "Inverse of encode_values: (values with escaped positions unfilled, escaped positions).");
   m.attr("PRECISION") = kPrecision;
 }
