@@ -97,6 +97,8 @@ class Coder(ABC):
             if 4 + main_len + used != size:
                 raise BitstreamError("trailing bytes in chunk")
             vals[escaped] = esc_vals
+            if len(bounds) == 1:
+                return vals  # one chunk: no copy into `out` (it matters at 10^8 symbols)
             out[a:b] = vals
         return out
 
