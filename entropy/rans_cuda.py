@@ -87,7 +87,9 @@ class CudaRans:
             raise RuntimeError(f"CUDA error {code} in {what}")
 
     def tensor(self, array: np.ndarray, dtype) -> "torch.Tensor":  # noqa: F821
-        return self.torch.as_tensor(np.ascontiguousarray(array)).to(self.device, dtype)
+        """A device copy of a host array, converted on the host (torch lacks most uint32/uint16 casts)."""
+        host = {self.torch.int32: np.int32, self.torch.int16: np.int16}[dtype]
+        return self.torch.from_numpy(np.ascontiguousarray(array).astype(host)).to(self.device)
 
     def encode_device(self, bins, idx, cdf, lanes: int, chunk_symbols: int):
         """Device tensors in (int32 bins and indexes, int32 cdf), device tensors out: (words, counts)."""
