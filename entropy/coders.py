@@ -160,17 +160,20 @@ class ConstrictionCoder(Coder):
 
         self._c = constriction
         self._family = constriction.stream.model.Categorical(perfect=False)
-        self._model_cache: dict[tuple[int, int], object] = {}
+        # models per table, for the tables last used; the TableSet itself is kept so that a new TableSet
+        # that happens to reuse a freed one's id() never meets the old one's models
+        self._model_tables: TableSet | None = None
+        self._model_cache: dict[int, object] = {}
 
     def _probs(self, tables: TableSet, t: np.ndarray | int) -> np.ndarray:
         return tables.counts[t].astype(np.float64) / float(1 << tables.precision)
 
     def _model(self, tables: TableSet, t: int):
-        key = (id(tables), t)
+        if self._model_tables is not tables:
+            self._model_tables, self._model_cache = tables, {}
+        key = t
         model = self._model_cache.get(key)
-        if model is None or len(self._model_cache) > 4096:
-            if len(self._model_cache) > 4096:
-                self._model_cache.clear()
+        if model is None:
             n = int(tables.lengths[t]) + 1
             model = self._c.stream.model.Categorical(self._probs(tables, t)[:n], perfect=False)
             self._model_cache[key] = model
@@ -229,7 +232,7 @@ class CompressAIRansCoder(Coder):
             from compressai.ans import RansDecoder, RansEncoder
 
         self._enc_cls, self._dec_cls = RansEncoder, RansDecoder
-        self._cdf_cache: dict[int, tuple[list[list[int]], list[int]]] = {}
+        self._cdf_cache: dict[int, tuple[TableSet, list[list[int]], list[int]]] = {}
 
     def _cdfs(self, tables: TableSet, rows: np.ndarray) -> tuple[list[list[int]], list[int]]:
         if tables.precision != 16:
@@ -243,12 +246,13 @@ class CompressAIRansCoder(Coder):
         return full, sizes
 
     def _tables_cdfs(self, tables: TableSet) -> tuple[list[list[int]], list[int]]:
-        key = id(tables)
-        if key not in self._cdf_cache:
+        hit = self._cdf_cache.get(id(tables))
+        if hit is None or hit[0] is not tables:  # the TableSet is kept: a reused id() never hits
             if len(self._cdf_cache) > 64:
                 self._cdf_cache.clear()
-            self._cdf_cache[key] = self._cdfs(tables, np.arange(tables.lengths.size))
-        return self._cdf_cache[key]
+            hit = (tables, *self._cdfs(tables, np.arange(tables.lengths.size)))
+            self._cdf_cache[id(tables)] = hit
+        return hit[1], hit[2]
 
     def _args(self, idx, tables, per_symbol):
         if per_symbol:
