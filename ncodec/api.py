@@ -87,6 +87,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if dst is not None:
         _check_output(dst, force)
     t0 = time.perf_counter()
+    if _is_point_input(src, codec):
+        return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device)
     image = _read_input_image(src)
     model = load_codec(codec or DEFAULT_CODEC, weights)
     t1 = time.perf_counter()
@@ -102,6 +104,43 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
 
 
 encode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bool:
+    from ncodec.codecs.pointio import POINT_SUFFIXES
+    from ncodec.codecs.registry import REGISTRY
+
+    if codec is not None and codec in REGISTRY and REGISTRY[codec].modality == "pointcloud":
+        return True
+    return isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() in POINT_SUFFIXES
+
+
+def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, quality: float | None,
+                   backend: str, device: str) -> bytes:
+    """Point clouds and mesh vertices: voxelise at the bit depth (quality) and code the voxel set."""
+    from ncodec.codecs import container
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.codecs.pointio import read_points
+    from ncodec.codecs.registry import REGISTRY, load_codec
+
+    if not isinstance(src, (str, os.PathLike)):
+        raise UnsupportedInputError("point clouds are read from files (ply, pcd, xyz, off, obj, stl)")
+    name = codec or "octree-adaptive"
+    if REGISTRY.get(name) is None or REGISTRY[name].modality != "pointcloud":
+        raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-adaptive or draco")
+    t0 = time.perf_counter()
+    cloud = read_points(src)
+    model = load_codec(name)
+    t1 = time.perf_counter()
+    result = model.compress(cloud, quality=quality, backend=backend, device=device)
+    data = container.pack(result.header, result.sections)
+    t2 = time.perf_counter()
+    if dst is not None:
+        atomic_write_bytes(dst, data)
+    encode.last_stats = {"bytes": len(data), "points": len(cloud), "voxels": len(result.voxels.coords),
+                         "bits_per_input_point": 8 * len(data) / len(cloud), "load_s": t1 - t0,
+                         "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
+    return data
 
 
 def open(src: PathLike | bytes) -> Bitstream:  # noqa: A001 - mirrors PIL.Image.open
@@ -132,6 +171,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         _check_output(dst, force)
     t0 = time.perf_counter()
     stream = open(src)
+    if stream.header.modality == "pointcloud":
+        return _decode_points(stream, dst, device, t0)
     image = stream.decode(weights=weights, device=device)
     t1 = time.perf_counter()
     if dst is not None:
@@ -142,6 +183,22 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 
 
 decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _decode_points(stream: Bitstream, dst: PathLike | None, device: str, t0: float) -> np.ndarray:
+    """Point-cloud bitstreams decode to float64 positions (N, 3); ``dst`` must be a .ply file."""
+    from ncodec.codecs.pointio import write_ply
+    from ncodec.codecs.registry import load_codec
+
+    if dst is not None and Path(dst).suffix.lower() != ".ply":
+        raise UnsupportedInputError("a point-cloud bitstream decodes to a .ply file")
+    voxels = load_codec(stream.header.codec).decompress(stream.header, stream.sections, device=device)
+    points = voxels.positions()
+    if dst is not None:
+        write_ply(dst, points)
+    decode.last_stats = {"bytes": stream.size, "points": len(points), "decode_s": time.perf_counter() - t0,
+                         "codec": stream.header.codec}
+    return points
 
 
 def info(src: PathLike | bytes) -> dict[str, Any]:

@@ -21,7 +21,11 @@ EXIT_INTERNAL = 70
 
 def _summary(kind: str, stats: dict, extra: str = "") -> None:
     secs = stats.get("encode_s", stats.get("decode_s", 0.0))
-    print(f"{kind}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {secs:.3f} s{extra}")
+    if "points" in stats:  # point clouds: bits per input point instead of bits per pixel
+        rate = f"{8 * stats['bytes'] / stats['points']:.4f} bits/point, {stats['points']} points"
+    else:
+        rate = f"{stats['bpp']:.4f} bpp"
+    print(f"{kind}: {stats['bytes']} bytes, {rate}, {secs:.3f} s{extra}")
 
 
 def cmd_encode(a: argparse.Namespace) -> int:
@@ -39,7 +43,8 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
     img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force)
     s = api.decode.last_stats
-    _summary("decoded", s, f" ({img.shape[1]}x{img.shape[0]}) -> {a.output}")
+    size = f"{len(img)} points" if "points" in s else f"{img.shape[1]}x{img.shape[0]}"
+    _summary("decoded", s, f" ({size}) -> {a.output}")
     return 0
 
 

@@ -1,0 +1,151 @@
+"""Point-cloud codecs: exact voxel round trips, determinism, Draco baseline, metrics, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from ncodec import api
+from ncodec.cli import main
+from ncodec.codecs import container
+from ncodec.codecs.octree import expand, occupancy_levels
+from ncodec.codecs.pointcloud import DracoCodec, OctreeAdaptiveCodec
+from ncodec.codecs.pointio import morton_decode, morton_encode, read_points, voxelize, write_ply
+from ncodec.errors import BitstreamError, NcodecError, UnsupportedInputError
+from ncodec.evaluation.metrics3d import geometry_metrics
+
+pytest.importorskip("open3d", reason="3D tests need open3d (pip install open3d; Debian libusb-1.0-0)")
+PIG = ASSETS / "pig.off"
+
+
+def _voxel_set(coords: np.ndarray) -> set[tuple[int, int, int]]:
+    return {tuple(r) for r in coords.tolist()}
+
+
+def test_morton_round_trip_and_order():
+    rng = np.random.default_rng(0)
+    coords = rng.integers(0, 1 << 20, (5000, 3))
+    assert np.array_equal(morton_decode(morton_encode(coords)), coords)
+    assert morton_encode(np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]])).tolist() == [1, 2, 4]
+
+
+def test_occupancy_levels_rebuild_the_leaves():
+    rng = np.random.default_rng(1)
+    keys = np.unique(morton_encode(rng.integers(0, 64, (3000, 3))))
+    nodes, symbols = occupancy_levels(keys, 6)
+    current = np.zeros(1, dtype=np.int64)
+    for level in range(6):
+        assert np.array_equal(current, nodes[level])
+        current = expand(current, symbols[level])
+    assert np.array_equal(current, keys)
+
+
+@pytest.mark.parametrize("bits", [4, 8, 11])
+@pytest.mark.parametrize("codec_cls", [OctreeAdaptiveCodec, DracoCodec])
+def test_decoded_voxels_equal_voxelised_input(codec_cls, bits):
+    cloud = read_points(PIG)
+    codec = codec_cls()
+    enc = codec.compress(cloud, quality=bits)
+    header, sections = container.unpack(container.pack(enc.header, enc.sections))
+    out = codec.decompress(header, sections)
+    expected = voxelize(cloud, bits)
+    assert _voxel_set(out.coords) == _voxel_set(expected.coords) == _voxel_set(enc.voxels.coords)
+    assert np.allclose(out.positions().min(axis=0), cloud.points.min(axis=0), atol=expected.side / (1 << bits))
+
+
+def test_octree_bytes_do_not_depend_on_threads():
+    cloud = read_points(PIG)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = OctreeAdaptiveCodec().compress(cloud, quality=10).sections
+        torch.set_num_threads(2)
+        two = OctreeAdaptiveCodec().compress(cloud, quality=10).sections
+    finally:
+        torch.set_num_threads(old)
+    assert one == two
+
+
+def test_octree_backends_agree_on_geometry():
+    cloud = read_points(PIG)
+    sets = []
+    for backend in ("constriction", "rans-interleaved", "compressai"):
+        codec = OctreeAdaptiveCodec()
+        enc = codec.compress(cloud, quality=9, backend=backend)
+        sets.append(_voxel_set(codec.decompress(enc.header, enc.sections).coords))
+    assert sets[0] == sets[1] == sets[2]
+
+
+def test_corrupt_and_truncated_streams_end_in_ncodec_error(tmp_path):
+    data = api.encode(str(PIG), tmp_path / "p.ncd", quality=9)
+    rng = np.random.default_rng(3)
+    header, sections = container.unpack(data)
+    codec = OctreeAdaptiveCodec()
+    for trial in range(60):
+        broken = [bytearray(s) for s in sections]
+        k = int(rng.integers(0, len(broken)))
+        if trial % 3 == 0:
+            broken[k] = broken[k][: int(rng.integers(0, len(broken[k]) + 1))]
+        elif len(broken[k]):
+            broken[k][int(rng.integers(0, len(broken[k])))] ^= int(rng.integers(1, 256))
+        if trial % 7 == 0:
+            broken = broken[:-1]
+        try:
+            out = codec.decompress(header, [bytes(b) for b in broken])
+            assert out.coords.shape[1] == 3
+        except NcodecError:
+            pass
+    for cut in (10, len(data) // 2, len(data) - 1):  # truncated files fail in the container's checks
+        with pytest.raises(NcodecError):
+            api.decode(data[:cut])
+
+
+def test_cli_encode_decode_ply(tmp_path, capsys):
+    ncd, ply = tmp_path / "pig.ncd", tmp_path / "pig.ply"
+    assert main(["encode", str(PIG), str(ncd), "--quality", "9"]) == 0
+    assert "bits/point" in capsys.readouterr().out
+    assert main(["decode", str(ncd), str(ply)]) == 0
+    back = read_points(ply)
+    assert _voxel_set(voxelize(back, 9, *_cube(read_points(PIG))).coords) == _voxel_set(
+        voxelize(read_points(PIG), 9).coords)
+    assert main(["decode", str(ncd), str(tmp_path / "pig.png")]) == UnsupportedInputError.exit_code
+
+
+def _cube(cloud):
+    from ncodec.codecs.pointio import bounding_cube
+
+    return bounding_cube(cloud.points)
+
+
+def test_bad_point_inputs(tmp_path):
+    empty = tmp_path / "e.ply"
+    empty.write_bytes(b"")
+    text = tmp_path / "t.off"
+    text.write_text("this is not a mesh\n")
+    for path in (tmp_path / "missing.ply", empty, text):
+        with pytest.raises(UnsupportedInputError):
+            api.encode(str(path), tmp_path / "x.ncd")
+        assert not (tmp_path / "x.ncd").exists()
+    with pytest.raises(UnsupportedInputError):
+        api.encode(str(PIG), tmp_path / "y.ncd", quality=9.5)
+
+
+def test_geometry_metrics():
+    rng = np.random.default_rng(4)
+    pts = rng.random((2000, 3))
+    same = geometry_metrics(pts, pts.copy(), peak=1.0)
+    assert same["d1_psnr"] == np.inf and same["chamfer"] == 0
+    noisy = geometry_metrics(pts, pts + rng.normal(0, 1e-3, pts.shape), peak=1.0)
+    # D1 MSE of Gaussian noise (sigma 1e-3, 3 axes) is about 3e-6 (nearest neighbours can only shorten it)
+    assert 1e-6 < noisy["d1_mse"] <= 3.5e-6 and 60 < noisy["d1_psnr"] < 66
+    assert noisy["d2_psnr"] > noisy["d1_psnr"]  # point-to-plane ignores the tangential part
+
+
+def test_write_ply_round_trip(tmp_path):
+    pts = np.random.default_rng(5).random((100, 3))
+    cols = np.random.default_rng(6).integers(0, 256, (100, 3)).astype(np.uint8)
+    write_ply(tmp_path / "c.ply", pts, cols)
+    back = read_points(tmp_path / "c.ply")
+    assert np.allclose(back.points, pts) and np.array_equal(back.colors, cols)
