@@ -149,3 +149,22 @@ def test_write_ply_round_trip(tmp_path):
     write_ply(tmp_path / "c.ply", pts, cols)
     back = read_points(tmp_path / "c.ply")
     assert np.allclose(back.points, pts) and np.array_equal(back.colors, cols)
+
+
+def test_every_input_type_reads_the_same_points(tmp_path):
+    """off (the asset), obj, stl, ply mesh and xyz/pcd clouds written by open3d give the same vertex set."""
+    import open3d as o3d
+
+    mesh = o3d.io.read_triangle_mesh(str(PIG))
+    reference = voxelize(read_points(PIG), 12).coords
+    cube = _cube(read_points(PIG))
+    cloud = o3d.geometry.PointCloud(mesh.vertices)
+    for suffix in (".obj", ".stl", ".ply"):
+        if suffix == ".stl":
+            mesh.compute_triangle_normals()
+        assert o3d.io.write_triangle_mesh(str(tmp_path / f"m{suffix}"), mesh)
+    for suffix in (".xyz", ".pcd"):
+        assert o3d.io.write_point_cloud(str(tmp_path / f"c{suffix}"), cloud)
+    for path in sorted(tmp_path.iterdir()):
+        got = voxelize(read_points(path), 12, *cube).coords
+        assert _voxel_set(got) == _voxel_set(reference), path.name
