@@ -118,4 +118,46 @@ def _draco_version() -> str:
         return "unknown"
 
 
-POINTCLOUD_CODECS = {c.name: c for c in (OctreeAdaptiveCodec, DracoCodec)}
+class OctreeLearnedCodec:
+    """Octree occupancy with the learned, fixed-point context model in two checkerboard passes per level
+    (codecs/octree_learned.py); weights from the zoo (``octree-pc``) or an explicit file."""
+
+    name = "octree-pc"
+    modality = "pointcloud"
+    description = ("octree occupancy, learned fixed-point context model (26-neighbour, sibling and "
+                   "decoded-neighbour features, 2 passes per level), lossless at the bit depth")
+
+    def __init__(self, weights: str | None = None, sha_prefix: str | None = None) -> None:
+        from ncodec.codecs.octree_learned import OctreeContextModel
+        from ncodec.models.zoo import find_weights
+
+        path = weights if weights is not None else find_weights(self.name, sha_prefix)
+        self.model = OctreeContextModel.from_file(path)
+        self.sha256 = self.model.sha256
+
+    def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
+                 device: str = "cpu") -> PointEncodeResult:
+        from ncodec.codecs.octree_learned import encode_geometry_learned
+
+        vox = voxelize(cloud, _bits(quality))
+        coder = get_coder(backend, device)
+        sections = encode_geometry_learned(vox, coder, self.model)
+        header = Header(codec=self.name, modality=self.modality, weights_sha256=self.sha256[:16],
+                        backend=coder.backend_id, backend_version=coder.version, quality=float(vox.bits),
+                        shape=(3,))
+        return PointEncodeResult(header, sections, vox)
+
+    def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
+        from ncodec.codecs.octree_learned import decode_geometry_learned
+        from ncodec.errors import ModelMismatchError
+
+        if header.codec != self.name:
+            raise BitstreamError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
+        if header.weights_sha256 != self.sha256[:16]:
+            raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
+        if header.backend not in BACKEND_IDS:
+            raise BitstreamError(f"unknown coder backend id {header.backend}")
+        return decode_geometry_learned(sections, get_coder(BACKEND_IDS[header.backend], device), self.model)
+
+
+POINTCLOUD_CODECS = {c.name: c for c in (OctreeAdaptiveCodec, DracoCodec, OctreeLearnedCodec)}

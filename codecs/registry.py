@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ncodec.codecs.classical import CLASSICAL, ClassicalImageCodec, load_classical
 from ncodec.codecs.image import LearnedImageCodec
-from ncodec.codecs.pointcloud import POINTCLOUD_CODECS
+from ncodec.codecs.pointcloud import POINTCLOUD_CODECS, OctreeLearnedCodec
 from ncodec.errors import ModelMismatchError
 from ncodec.models.zoo import find_weights, manifest
 
@@ -33,7 +33,7 @@ REGISTRY: dict[str, CodecSpec] = {
     name: CodecSpec(name, cls.modality, cls.description) for name, cls in POINTCLOUD_CODECS.items()}
 DEFAULT_CODEC = "mean-scale-hyperprior"
 
-_cache: dict[Path, LearnedImageCodec] = {}
+_cache: dict[Path, LearnedImageCodec | OctreeLearnedCodec] = {}
 
 
 def load_codec(name: str, weights: str | Path | None = None,
@@ -44,7 +44,12 @@ def load_codec(name: str, weights: str | Path | None = None,
     if name in CLASSICAL:
         return load_classical(name)
     if name in POINTCLOUD_CODECS:
-        return POINTCLOUD_CODECS[name]()
+        if POINTCLOUD_CODECS[name] is not OctreeLearnedCodec:
+            return POINTCLOUD_CODECS[name]()
+        path = (Path(weights) if weights is not None else find_weights(name, sha_prefix)).resolve()
+        if path not in _cache:
+            _cache[path] = OctreeLearnedCodec(str(path))
+        return _cache[path]
     path = Path(weights) if weights is not None else find_weights(name, sha_prefix)
     path = path.resolve()
     if path not in _cache:
@@ -59,6 +64,6 @@ def list_codecs() -> list[dict[str, object]]:
     """Registered codecs with their shipped weights (if any)."""
     shipped = {e["codec"]: e for e in manifest() if e.get("default")}
     return [{"name": s.name, "modality": s.modality, "description": s.description,
-             "weights": "none needed" if s.name in CLASSICAL or s.name in POINTCLOUD_CODECS else shipped.get(s.name, {}).get("file"),
+             "weights": "none needed" if s.name in CLASSICAL or s.name in ("octree-adaptive", "draco") else shipped.get(s.name, {}).get("file"),
              "qualities": shipped.get(s.name, {}).get("qualities")}
             for s in REGISTRY.values()]

@@ -88,7 +88,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
         _check_output(dst, force)
     t0 = time.perf_counter()
     if _is_point_input(src, codec):
-        return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device)
+        return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
+                              weights=weights)
     image = _read_input_image(src)
     model = load_codec(codec or DEFAULT_CODEC, weights)
     t1 = time.perf_counter()
@@ -116,7 +117,7 @@ def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bo
 
 
 def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, quality: float | None,
-                   backend: str, device: str) -> bytes:
+                   backend: str, device: str, weights: PathLike | None = None) -> bytes:
     """Point clouds and mesh vertices: voxelise at the bit depth (quality) and code the voxel set."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
@@ -130,7 +131,7 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
         raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-adaptive or draco")
     t0 = time.perf_counter()
     cloud = read_points(src)
-    model = load_codec(name)
+    model = load_codec(name, weights)
     t1 = time.perf_counter()
     result = model.compress(cloud, quality=quality, backend=backend, device=device)
     data = container.pack(result.header, result.sections)
@@ -172,7 +173,7 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
     t0 = time.perf_counter()
     stream = open(src)
     if stream.header.modality == "pointcloud":
-        return _decode_points(stream, dst, device, t0)
+        return _decode_points(stream, dst, device, t0, weights)
     image = stream.decode(weights=weights, device=device)
     t1 = time.perf_counter()
     if dst is not None:
@@ -185,14 +186,17 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 decode.last_stats = {}  # type: ignore[attr-defined]
 
 
-def _decode_points(stream: Bitstream, dst: PathLike | None, device: str, t0: float) -> np.ndarray:
+def _decode_points(stream: Bitstream, dst: PathLike | None, device: str, t0: float,
+                   weights: PathLike | None = None) -> np.ndarray:
     """Point-cloud bitstreams decode to float64 positions (N, 3); ``dst`` must be a .ply file."""
     from ncodec.codecs.pointio import write_ply
     from ncodec.codecs.registry import load_codec
 
     if dst is not None and Path(dst).suffix.lower() != ".ply":
         raise UnsupportedInputError("a point-cloud bitstream decodes to a .ply file")
-    voxels = load_codec(stream.header.codec).decompress(stream.header, stream.sections, device=device)
+    codec = load_codec(stream.header.codec, weights,
+                       sha_prefix=None if weights or stream.header.weights_sha256 == "0" * 16 else stream.header.weights_sha256)
+    voxels = codec.decompress(stream.header, stream.sections, device=device)
     points = voxels.positions()
     if dst is not None:
         write_ply(dst, points)

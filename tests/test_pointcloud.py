@@ -168,3 +168,82 @@ def test_every_input_type_reads_the_same_points(tmp_path):
     for path in sorted(tmp_path.iterdir()):
         got = voxelize(read_points(path), 12, *cube).coords
         assert _voxel_set(got) == _voxel_set(reference), path.name
+
+
+@pytest.fixture(scope="module")
+def small_octree_weights(tmp_path_factory):
+    """A small seeded octree-pc model exported to the integer weight format (no shipped weights needed)."""
+    import sys
+    from pathlib import Path
+
+    from ncodec.models.octree import OctreeOccupancyModel
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from train_octree import export
+
+    torch.manual_seed(0)
+    model = OctreeOccupancyModel(hidden=16)
+    folder = tmp_path_factory.mktemp("octree")
+    torch.save({"config": model.config(), "state": model.state_dict(), "step": 0, "qat": False}, folder / "model.pt")
+    export(folder / "model.pt", folder / "octree-small.ncw")
+    return folder / "octree-small.ncw"
+
+
+@pytest.mark.parametrize("bits", [5, 9])
+def test_learned_octree_round_trip_and_determinism(small_octree_weights, bits):
+    from ncodec.codecs.pointcloud import OctreeLearnedCodec
+
+    cloud = read_points(PIG)
+    codec = OctreeLearnedCodec(str(small_octree_weights))
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = codec.compress(cloud, quality=bits)
+        torch.set_num_threads(2)
+        two = codec.compress(cloud, quality=bits)
+        decoded = codec.decompress(one.header, one.sections)
+    finally:
+        torch.set_num_threads(old)
+    assert one.sections == two.sections
+    assert _voxel_set(decoded.coords) == _voxel_set(voxelize(cloud, bits).coords)
+
+
+def test_learned_octree_refuses_corrupt_streams_and_wrong_weights(small_octree_weights, tmp_path):
+    from ncodec.codecs.pointcloud import OctreeLearnedCodec
+    from ncodec.errors import ModelMismatchError
+
+    codec = OctreeLearnedCodec(str(small_octree_weights))
+    enc = codec.compress(read_points(PIG), quality=7)
+    rng = np.random.default_rng(8)
+    for trial in range(30):
+        broken = [bytearray(s) for s in enc.sections]
+        k = int(rng.integers(1, len(broken)))
+        if len(broken[k]) and trial % 2:
+            broken[k][int(rng.integers(0, len(broken[k])))] ^= 0x5A
+        else:
+            broken[k] = broken[k][: len(broken[k]) // 2]
+        try:
+            codec.decompress(enc.header, [bytes(b) for b in broken])
+        except NcodecError:
+            pass
+    other = tmp_path / "other.ncw"
+    doc = torch.load(small_octree_weights, weights_only=True)
+    doc["fixed"] = {k: v + 1 if k.endswith("bias") else v for k, v in doc["fixed"].items()}
+    torch.save(doc, other)
+    with pytest.raises(ModelMismatchError):
+        OctreeLearnedCodec(str(other)).decompress(enc.header, enc.sections)
+    (tmp_path / "bad.ncw").write_bytes(b"not a model")
+    with pytest.raises(ModelMismatchError):
+        OctreeLearnedCodec(str(tmp_path / "bad.ncw"))
+
+
+def test_integer_counts_are_a_valid_distribution():
+    from ncodec.codecs.octree_learned import exp2_table, integer_counts
+
+    rng = np.random.default_rng(9)
+    logits = rng.integers(-(1 << 20), 1 << 20, (500, 256))
+    logits[:50] = 0  # flat rows
+    counts = integer_counts(logits, exp2_table())
+    assert counts.shape == (500, 257) and (counts >= 1).all() and (counts.sum(axis=1) == 65536).all()
+    top = np.argmax(logits[50:], axis=1)
+    assert (np.argmax(counts[50:, :256], axis=1) == top).all()

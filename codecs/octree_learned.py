@@ -1,0 +1,163 @@
+"""``octree-pc``: octree occupancy coded with the learned context model, in two checkerboard passes.
+
+Per level, the first-pass nodes (x+y+z even) are coded with features the decoder already has (the
+level's node set, the parent's symbol, depth statistics); the second-pass nodes add the decoded symbols
+of their face neighbours, all of which are first-pass nodes. The model's path to each 256-way
+distribution is integer-only: the FixedPointNet gives log2-domain logits in units 2**-8, a stored
+256-entry table turns them into integer weights 2**(30 - d/256), and those become 16-bit counts by
+integer division. Encoder and decoder therefore build identical CDFs on any machine and thread count.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ncodec.codecs.octree import expand, occupancy_levels
+from ncodec.codecs.octree_features import level_features, neighbour_index
+from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, Voxelized, morton_decode, morton_encode
+from ncodec.entropy.tables import TableSet
+from ncodec.errors import BitstreamError, ModelMismatchError
+
+FORMAT = "ncodec-octree/1"
+PARAMS = "<3ddBI"
+LUT_BITS = 30
+FEATURE_LIMIT = 4095  # FixedPointNet symbol inputs are clamped here; features stay far below
+
+
+def exp2_table() -> np.ndarray:
+    """round(2**(30 - r/256)) for r in 0..255: built once at export and stored in the weight file, so
+    decoders read integers and never depend on their libm."""
+    return np.array([round(2.0 ** (LUT_BITS - r / 256.0)) for r in range(256)], dtype=np.int64)
+
+
+def integer_counts(logits: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """(n, 256) int64 log2-domain logits (units 2**-8) -> (n, 257) counts summing to 2**16 (the last
+    column is the escape bin ncodec's tables carry; occupancy symbols never use it)."""
+    n = logits.shape[0]
+    d = (logits.max(axis=1, keepdims=True) - logits).astype(np.int32)  # < 2**22
+    full = np.zeros((n, 257), dtype=np.int64)
+    np.right_shift(lut[d & 255], np.minimum(d >> 8, 62), out=full[:, :256])
+    free = (1 << 16) - 257
+    total = full.sum(axis=1, keepdims=True)
+    counts = full
+    counts *= free  # in place: at most 2**30 * 2**16
+    counts //= total
+    counts += 1
+    largest = np.argmax(counts, axis=1)
+    counts[np.arange(n), largest] += (1 << 16) - counts.sum(axis=1)
+    return counts
+
+
+@dataclass
+class OctreeContextModel:
+    """The integer inference side of models.octree.OctreeOccupancyModel, loaded from a weight file."""
+
+    net: torch.nn.Module
+    params: dict[str, torch.Tensor]
+    lut: np.ndarray
+    sha256: str
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "OctreeContextModel":
+        from ncodec.fileutil import sha256_file
+        from ncodec.models.octree import OctreeOccupancyModel
+
+        try:
+            doc = torch.load(str(path), map_location="cpu", weights_only=True)
+            if doc.get("format") != FORMAT:
+                raise ValueError("not an octree model file")
+            model = OctreeOccupancyModel(**doc["config"])
+            params = {k: v.long() for k, v in doc["fixed"].items()}
+            model.net.check_params(params)
+            lut = doc["exp2_lut"].numpy().astype(np.int64)
+            if lut.shape != (256,) or (lut <= 0).any() or (lut > (1 << LUT_BITS)).any():
+                raise ValueError("exp2 table is malformed")
+        except Exception as exc:  # torch.load raises pickle errors on garbage: all mean "unusable"
+            raise ModelMismatchError(f"octree weight file {Path(path).name} is unusable: {exc}") from None
+        return cls(model.net, params, lut, sha256_file(path))
+
+    def tables(self, feats: np.ndarray) -> TableSet:
+        """Per-node integer tables (one row per node) from integer features (n, FEATURES)."""
+        n = feats.shape[0]
+        if n == 0:
+            return TableSet(np.zeros((0, 257), dtype=np.int64), np.zeros(0, dtype=np.int64),
+                            np.zeros(0, dtype=np.int64))
+        x = torch.from_numpy(np.clip(feats, -FEATURE_LIMIT, FEATURE_LIMIT)).t()[None, :, :, None]
+        with torch.inference_mode():
+            logits = self.net.run_fixed(self.params, x)[0, :, :, 0].t().numpy()
+        counts = integer_counts(logits, self.lut)
+        return TableSet(counts, np.full(n, 256, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+
+def _level_passes(keys: np.ndarray, level: int, depth: int, parent_syms: np.ndarray, previous: int,
+                  model: OctreeContextModel, symbols: np.ndarray | None, code) -> np.ndarray:
+    """Run both passes of one level; ``code(symbols_or_None, mask, tables)`` encodes or decodes and
+    returns the pass's symbols. Returns the level's symbols."""
+    nbr = neighbour_index(keys, level)
+    first, passes = level_features(keys, level, depth, parent_syms, previous, nbr=nbr)
+    out = np.zeros(keys.size, dtype=np.int64)
+    mask0 = passes == 0
+    out[mask0] = code(None if symbols is None else symbols[mask0], model.tables(first[mask0]))
+    second, _ = level_features(keys, level, depth, parent_syms, previous, symbols_first_pass=out, nbr=nbr)
+    mask1 = ~mask0
+    out[mask1] = code(None if symbols is None else symbols[mask1], model.tables(second[mask1]))
+    return out
+
+
+def encode_geometry_learned(vox: Voxelized, coder, model: OctreeContextModel) -> list[bytes]:
+    keys = np.unique(morton_encode(vox.coords))
+    sections = [struct.pack(PARAMS, *vox.origin.tolist(), vox.side, vox.bits, keys.size)]
+    nodes, symbols = occupancy_levels(keys, vox.bits)
+
+    def code(syms, tables):
+        sections.append(coder.encode(syms, None, tables))
+        return syms
+
+    parent_syms, previous = np.zeros(1, dtype=np.int64), 1
+    for level in range(vox.bits):
+        if level > 0:
+            parent_syms = np.repeat(symbols[level - 1], _popcount(symbols[level - 1]))
+        _level_passes(nodes[level], level, vox.bits, parent_syms, previous, model, symbols[level], code)
+        previous = nodes[level].size
+    return sections
+
+
+def decode_geometry_learned(sections: list[bytes], coder, model: OctreeContextModel) -> Voxelized:
+    if not sections or len(sections[0]) != struct.calcsize(PARAMS):
+        raise BitstreamError("point-cloud parameter section is malformed")
+    ox, oy, oz, side, bits, count = struct.unpack(PARAMS, sections[0])
+    if not (1 <= bits <= MAX_BITS and 1 <= count <= MAX_POINTS):
+        raise BitstreamError("point-cloud parameters out of range")
+    if not (np.isfinite([ox, oy, oz, side]).all() and side > 0):
+        raise BitstreamError("point-cloud bounding cube is invalid")
+    if len(sections) != 1 + 2 * bits:
+        raise BitstreamError("point-cloud bitstream has the wrong number of sections")
+    at = iter(sections[1:])
+
+    def code(_, tables):
+        syms = coder.decode(next(at), None, tables, count=tables.lengths.size)
+        if syms.size and (syms.min() < 1 or syms.max() > 255):
+            raise BitstreamError("invalid occupancy symbol")
+        return syms
+
+    nodes, parent_syms, previous = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), 1
+    for level in range(bits):
+        syms = _level_passes(nodes, level, bits, parent_syms, previous, model, None, code)
+        children = int(_popcount(syms).sum())
+        if children > count:
+            raise BitstreamError("octree has more nodes than the declared point count")
+        previous = nodes.size
+        parent_syms = np.repeat(syms, _popcount(syms))
+        nodes = expand(nodes, syms)
+    if nodes.size != count:
+        raise BitstreamError("octree does not match the declared point count")
+    return Voxelized(morton_decode(nodes), bits, np.array([ox, oy, oz]), side)
+
+
+def _popcount(symbols: np.ndarray) -> np.ndarray:
+    return np.unpackbits(symbols.astype(np.uint8)[:, None], axis=1).sum(axis=1).astype(np.int64)
