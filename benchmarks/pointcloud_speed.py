@@ -30,7 +30,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", default=str(data_root() / "3d" / "table_scene_mug_stereo_textured.pcd"))
     p.add_argument("--bits", default="10,12,14")
-    p.add_argument("--codecs", default="octree-adaptive,draco")
+    p.add_argument("--codecs", default="octree-pc,octree-adaptive,draco")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "results" / "bench-pointcloud-speed.json"))
     a = p.parse_args()

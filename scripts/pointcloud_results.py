@@ -72,7 +72,7 @@ def bd_vs(doc: dict, codec: str, anchor: str = "draco", metric: str = "d1_psnr")
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--codecs", default="octree-adaptive,draco")
+    p.add_argument("--codecs", default="octree-pc,octree-adaptive,draco")
     p.add_argument("--bits", default="8-14", help="range A-B of bit depths")
     p.add_argument("--out", default=str(ROOT / "results" / "3d"))
     a = p.parse_args()
