@@ -54,15 +54,33 @@ def checkerboard_pass(node_keys: np.ndarray) -> np.ndarray:
     return (morton_decode(node_keys).sum(axis=1) & 1).astype(np.int64)
 
 
+AXIS_MASKS = [np.int64(sum(1 << (3 * k + 2 - axis) for k in range(21))) for axis in range(3)]
+
+
+def _step(keys: np.ndarray, axis: int, delta: int) -> np.ndarray:
+    """Morton keys moved by ``delta`` (+1 or -1) along ``axis`` with dilated-integer arithmetic (the
+    coordinate's bits are spread over every third bit; the other axes' bits are left alone)."""
+    mask = AXIS_MASKS[axis]
+    if delta > 0:
+        moved = ((keys | ~mask) + 1) & mask
+    else:
+        moved = ((keys & mask) - 1) & mask
+    return moved | (keys & ~mask)
+
+
 def neighbour_index(node_keys: np.ndarray, level: int) -> np.ndarray:
     """(n, 26) index of each neighbour in ``node_keys``, or -1 when it does not exist."""
     coords = morton_decode(node_keys)
-    size = 1 << level
+    top = (1 << level) - 1
     out = np.full((node_keys.size, 26), -1, dtype=np.int64)
+    can = {(axis, d): (coords[:, axis] > 0) if d < 0 else (coords[:, axis] < top) for axis in range(3) for d in (-1, 1)}
     for j, off in enumerate(OFFSETS_26):
-        nb = coords + off
-        inside = ((nb >= 0) & (nb < size)).all(axis=1)
-        keys = morton_encode(np.where(inside[:, None], nb, 0))
+        keys = node_keys
+        inside = np.ones(node_keys.size, dtype=bool)
+        for axis in range(3):
+            if off[axis]:
+                keys = _step(keys, axis, int(off[axis]))
+                inside &= can[(axis, int(off[axis]))]
         pos = np.minimum(np.searchsorted(node_keys, keys), node_keys.size - 1)
         found = inside & (node_keys[pos] == keys)
         out[:, j] = np.where(found, pos, -1)

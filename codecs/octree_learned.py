@@ -10,6 +10,7 @@ integer division. Encoder and decoder therefore build identical CDFs on any mach
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from ncodec.codecs.octree import expand, occupancy_levels
 from ncodec.codecs.octree_features import level_features, neighbour_index
 from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, Voxelized, morton_decode, morton_encode
+from ncodec.entropy import _rans
 from ncodec.entropy.tables import TableSet
 from ncodec.errors import BitstreamError, ModelMismatchError
 
@@ -37,7 +39,10 @@ def exp2_table() -> np.ndarray:
 
 def integer_counts(logits: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """(n, 256) int64 log2-domain logits (units 2**-8) -> (n, 257) counts summing to 2**16 (the last
-    column is the escape bin ncodec's tables carry; occupancy symbols never use it)."""
+    column is the escape bin ncodec's tables carry; occupancy symbols never use it).
+
+    The NumPy statement of the rule; the codec runs the identical C++ version
+    (``ncodec.entropy._rans.counts_from_log2``), and a test checks that both agree."""
     n = logits.shape[0]
     d = (logits.max(axis=1, keepdims=True) - logits).astype(np.int32)  # < 2**22
     full = np.zeros((n, 257), dtype=np.int64)
@@ -90,7 +95,7 @@ class OctreeContextModel:
         x = torch.from_numpy(np.clip(feats, -FEATURE_LIMIT, FEATURE_LIMIT)).t()[None, :, :, None]
         with torch.inference_mode():
             logits = self.net.run_fixed(self.params, x)[0, :, :, 0].t().numpy()
-        counts = integer_counts(logits, self.lut)
+        counts = _rans.counts_from_log2(np.ascontiguousarray(logits), self.lut, os.cpu_count() or 1)
         return TableSet(counts, np.full(n, 256, dtype=np.int64), np.zeros(n, dtype=np.int64))
 
 

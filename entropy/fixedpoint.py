@@ -180,7 +180,7 @@ class FixedPointNet(nn.Module):
                 acc = exact_conv2d(h, w, padding=layer.padding[0])
             else:
                 acc = exact_conv_transpose2d(h, w, layer.stride[0], layer.padding[0], layer.output_padding[0])
-            h = torch.floor((acc + bias + half) / div).clamp(-A_LIMIT, A_LIMIT)
+            h = acc.add_(bias).add_(half).div_(div).floor_().clamp_(-A_LIMIT, A_LIMIT)  # exact: div is 2**W_FRAC
         return h.to(torch.int64)
 
     def check_params(self, params: dict[str, torch.Tensor]) -> None:

@@ -247,3 +247,6 @@ def test_integer_counts_are_a_valid_distribution():
     assert counts.shape == (500, 257) and (counts >= 1).all() and (counts.sum(axis=1) == 65536).all()
     top = np.argmax(logits[50:], axis=1)
     assert (np.argmax(counts[50:, :256], axis=1) == top).all()
+    from ncodec.entropy import _rans
+
+    assert np.array_equal(_rans.counts_from_log2(logits, exp2_table(), 2), counts)  # the codec's C++ path

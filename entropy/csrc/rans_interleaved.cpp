@@ -401,6 +401,51 @@ py::tuple decode_values(const py::buffer& data, const IntArray& indexes, const C
   return py::make_tuple(out, positions_array(r.escaped));
 }
 
+// Integer tables from log2-domain logits (units 2^-8), one row per symbol: weight 2^(30 - d/256) with
+// d = max - logit, read from a 256-entry integer table, then counts = weight * (2^16 - bins) / total + 1
+// (the extra last bin is ncodec's escape bin) with the rounding remainder on the largest bin. Integer
+// arithmetic only, so every machine builds the same tables (codecs/octree_learned.py documents it).
+IntArray counts_from_log2(const IntArray& logits, const IntArray& lut, int threads) {
+  if (logits.ndim() != 2 || lut.size() != 256) throw std::invalid_argument("logits (n, k) and a 256-entry table needed");
+  const int64_t n = logits.shape(0), k = logits.shape(1);
+  if (k < 1 || k + 1 >= int64_t(kTotal)) throw std::invalid_argument("alphabet too large");
+  const int64_t* lg = logits.data();
+  const int64_t* lt = lut.data();
+  for (int j = 0; j < 256; ++j)
+    if (lt[j] < 1 || lt[j] > (int64_t(1) << 30)) throw std::invalid_argument("table entries must be in [1, 2^30]");
+  IntArray out({n, k + 1});
+  int64_t* o = out.mutable_data();
+  const int64_t free_counts = int64_t(kTotal) - (k + 1);
+  {
+    py::gil_scoped_release release;
+    const int64_t blocks = (n + 4095) / 4096;
+    parallel_for(blocks, threads, [&](int64_t b) {
+      for (int64_t r = b * 4096, end = std::min(n, r + 4096); r < end; ++r) {
+        const int64_t* row = lg + r * k;
+        int64_t* c = o + r * (k + 1);
+        int64_t top = row[0];
+        for (int64_t j = 1; j < k; ++j) top = std::max(top, row[j]);
+        int64_t total = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t d = top - row[j];  // >= 0
+          const int64_t shift = std::min<int64_t>(d >> 8, 62);
+          c[j] = lt[d & 255] >> shift;
+          total += c[j];
+        }
+        c[k] = 0;
+        int64_t sum = 0, largest = 0;
+        for (int64_t j = 0; j <= k; ++j) {
+          c[j] = c[j] * free_counts / total + 1;
+          sum += c[j];
+          if (c[j] > c[largest]) largest = j;
+        }
+        c[largest] += int64_t(kTotal) - sum;
+      }
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_rans, m) {
@@ -417,5 +462,7 @@ PYBIND11_MODULE(_rans, m) {
   m.def("decode_values", &decode_values, py::arg("data"), py::arg("indexes"), py::arg("cdf"), py::arg("offsets"),
         py::arg("lengths"), py::arg("threads"),
         "Inverse of encode_values: (values with escaped positions unfilled, escaped positions).");
+  m.def("counts_from_log2", &counts_from_log2, py::arg("logits"), py::arg("lut"), py::arg("threads"),
+        "Integer tables (n, k + 1) summing to 2^16 from log2-domain logits (n, k) in units 2^-8.");
   m.attr("PRECISION") = kPrecision;
 }
