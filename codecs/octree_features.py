@@ -13,6 +13,12 @@ face neighbour of a second-pass node. Features per node (FEATURES = 66 integers,
 - 4 (integers): level, levels left to the leaves, the mean number of children per node at the
   previous level (units 1/16, that is 16 * nodes(level) / nodes(level - 1)), and the number of
   existing neighbours among the 26
+
+Feature set 2 (FEATURES_V2 = 100) appends a wider, coarser view and more decoded neighbours:
+
+- 26: which of the *parent's* 26 neighbours exist (a 2x larger neighbourhood, one level up)
+- 8: second pass only, for each of the 8 corner neighbours (also first-pass nodes), its child at the
+  shared corner
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from ncodec.codecs.pointio import morton_decode, morton_encode
 OFFSETS_26 = np.array([o for o in itertools.product((-1, 0, 1), repeat=3) if o != (0, 0, 0)], dtype=np.int64)
 FACE_DIRS = [(axis, sign) for axis in range(3) for sign in (-1, 1)]
 FEATURES = 26 + 8 + 3 + 24 + 1 + 4
+FEATURES_V2 = FEATURES + 26 + 8
+FEATURE_SETS = {FEATURES: 1, FEATURES_V2: 2}  # a model's input width says which set it was trained on
 
 
 def child_bit(cx: int, cy: int, cz: int) -> int:
@@ -87,17 +95,23 @@ def neighbour_index(node_keys: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
+CORNER_COLUMNS = [j for j, o in enumerate(OFFSETS_26) if (o != 0).all()]
+# the corner neighbour's child nearest to us: on each axis, its upper half if it lies below us
+CORNER_CHILD_BITS = [child_bit(*(1 if o[a] < 0 else 0 for a in range(3))) for o in OFFSETS_26[CORNER_COLUMNS]]
+
 FACE_COLUMNS = [int(np.flatnonzero((OFFSETS_26 == np.eye(3, dtype=np.int64)[axis] * sign).all(axis=1))[0])
                 for axis, sign in FACE_DIRS]
 
 
 def level_features(node_keys: np.ndarray, level: int, depth: int, parent_symbols: np.ndarray,
                    previous_count: int, symbols_first_pass: np.ndarray | None = None,
-                   nbr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   nbr: np.ndarray | None = None, feature_set: int = 1,
+                   parent_exists: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, FEATURES) int64, pass of each node). ``parent_symbols[i]`` is the occupancy symbol
     of node i's parent; ``symbols_first_pass`` (n,) holds the decoded symbols of first-pass nodes (any
     value elsewhere) and is None while the first pass is being coded. ``nbr``: a precomputed
-    ``neighbour_index`` of these nodes (both passes share it)."""
+    ``neighbour_index`` of these nodes (both passes share it). Feature set 2 also needs
+    ``parent_exists`` (n, 26): which neighbours of each node's parent exist (zeros at the root)."""
     n = node_keys.size
     if nbr is None:
         nbr = neighbour_index(node_keys, level)
@@ -116,6 +130,13 @@ def level_features(node_keys: np.ndarray, level: int, depth: int, parent_symbols
     density = (16 * n) // max(previous_count, 1)
     scalars = np.stack([np.full(n, level), np.full(n, depth - level), np.full(n, density),
                         exists.sum(axis=1)], axis=1)
-    feats = np.concatenate([exists, sib, pos, face, (passes * (symbols_first_pass is not None))[:, None],
-                            scalars], axis=1)
-    return feats.astype(np.int64), passes
+    parts = [exists, sib, pos, face, (passes * (symbols_first_pass is not None))[:, None], scalars]
+    if feature_set == 2:
+        corner = np.zeros((n, 8), dtype=np.int64)
+        if symbols_first_pass is not None:
+            for k, (col, bit) in enumerate(zip(CORNER_COLUMNS, CORNER_CHILD_BITS)):
+                idx = nbr[:, col]
+                sym = np.where((idx >= 0) & (passes == 1), symbols_first_pass[np.maximum(idx, 0)], 0)
+                corner[:, k] = (sym >> bit) & 1
+        parts += [parent_exists.astype(np.int64), corner]
+    return np.concatenate(parts, axis=1).astype(np.int64), passes

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ncodec.codecs.octree import expand, occupancy_levels
-from ncodec.codecs.octree_features import level_features, neighbour_index
+from ncodec.codecs.octree_features import FEATURE_SETS, level_features, neighbour_index
 from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, Voxelized, morton_decode, morton_encode
 from ncodec.entropy import _rans
 from ncodec.entropy.tables import TableSet
@@ -66,6 +66,7 @@ class OctreeContextModel:
     params: dict[str, torch.Tensor]
     lut: np.ndarray
     sha256: str
+    feature_set: int = 1
 
     @classmethod
     def from_file(cls, path: str | Path) -> "OctreeContextModel":
@@ -77,6 +78,8 @@ class OctreeContextModel:
             if doc.get("format") != FORMAT:
                 raise ValueError("not an octree model file")
             model = OctreeOccupancyModel(**doc["config"])
+            if model.features not in FEATURE_SETS:
+                raise ValueError(f"no feature set has {model.features} features")
             params = {k: v.long() for k, v in doc["fixed"].items()}
             model.net.check_params(params)
             lut = doc["exp2_lut"].numpy().astype(np.int64)
@@ -84,7 +87,7 @@ class OctreeContextModel:
                 raise ValueError("exp2 table is malformed")
         except Exception as exc:  # torch.load raises pickle errors on garbage: all mean "unusable"
             raise ModelMismatchError(f"octree weight file {Path(path).name} is unusable: {exc}") from None
-        return cls(model.net, params, lut, sha256_file(path))
+        return cls(model.net, params, lut, sha256_file(path), FEATURE_SETS[model.features])
 
     def tables(self, feats: np.ndarray) -> TableSet:
         """Per-node integer tables (one row per node) from integer features (n, FEATURES)."""
@@ -99,19 +102,38 @@ class OctreeContextModel:
         return TableSet(counts, np.full(n, 256, dtype=np.int64), np.zeros(n, dtype=np.int64))
 
 
-def _level_passes(keys: np.ndarray, level: int, depth: int, parent_syms: np.ndarray, previous: int,
-                  model: OctreeContextModel, symbols: np.ndarray | None, code) -> np.ndarray:
-    """Run both passes of one level; ``code(symbols_or_None, mask, tables)`` encodes or decodes and
-    returns the pass's symbols. Returns the level's symbols."""
+@dataclass
+class _Level:
+    """What the next level needs from the previous one: parent symbols, sizes and neighbour indexes."""
+
+    parent_syms: np.ndarray
+    previous: int
+    parent_exists: np.ndarray
+
+    @classmethod
+    def root(cls) -> "_Level":
+        return cls(np.zeros(1, dtype=np.int64), 1, np.zeros((1, 26), dtype=bool))
+
+    @classmethod
+    def after(cls, keys: np.ndarray, syms: np.ndarray, nbr: np.ndarray) -> "_Level":
+        counts = _popcount(syms)
+        return cls(np.repeat(syms, counts), keys.size, np.repeat(nbr >= 0, counts, axis=0))
+
+
+def _level_passes(keys: np.ndarray, level: int, depth: int, state: _Level, model: OctreeContextModel,
+                  symbols: np.ndarray | None, code) -> tuple[np.ndarray, np.ndarray]:
+    """Run both passes of one level; ``code(symbols_or_None, tables)`` encodes or decodes and returns
+    the pass's symbols. Returns the level's symbols and its neighbour indexes."""
     nbr = neighbour_index(keys, level)
-    first, passes = level_features(keys, level, depth, parent_syms, previous, nbr=nbr)
+    kw = {"nbr": nbr, "feature_set": model.feature_set, "parent_exists": state.parent_exists}
+    first, passes = level_features(keys, level, depth, state.parent_syms, state.previous, **kw)
     out = np.zeros(keys.size, dtype=np.int64)
     mask0 = passes == 0
     out[mask0] = code(None if symbols is None else symbols[mask0], model.tables(first[mask0]))
-    second, _ = level_features(keys, level, depth, parent_syms, previous, symbols_first_pass=out, nbr=nbr)
+    second, _ = level_features(keys, level, depth, state.parent_syms, state.previous, symbols_first_pass=out, **kw)
     mask1 = ~mask0
     out[mask1] = code(None if symbols is None else symbols[mask1], model.tables(second[mask1]))
-    return out
+    return out, nbr
 
 
 def encode_geometry_learned(vox: Voxelized, coder, model: OctreeContextModel) -> list[bytes]:
@@ -123,12 +145,10 @@ def encode_geometry_learned(vox: Voxelized, coder, model: OctreeContextModel) ->
         sections.append(coder.encode(syms, None, tables))
         return syms
 
-    parent_syms, previous = np.zeros(1, dtype=np.int64), 1
+    state = _Level.root()
     for level in range(vox.bits):
-        if level > 0:
-            parent_syms = np.repeat(symbols[level - 1], _popcount(symbols[level - 1]))
-        _level_passes(nodes[level], level, vox.bits, parent_syms, previous, model, symbols[level], code)
-        previous = nodes[level].size
+        _, nbr = _level_passes(nodes[level], level, vox.bits, state, model, symbols[level], code)
+        state = _Level.after(nodes[level], symbols[level], nbr)
     return sections
 
 
@@ -150,14 +170,13 @@ def decode_geometry_learned(sections: list[bytes], coder, model: OctreeContextMo
             raise BitstreamError("invalid occupancy symbol")
         return syms
 
-    nodes, parent_syms, previous = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), 1
+    nodes, state = np.zeros(1, dtype=np.int64), _Level.root()
     for level in range(bits):
-        syms = _level_passes(nodes, level, bits, parent_syms, previous, model, None, code)
+        syms, nbr = _level_passes(nodes, level, bits, state, model, None, code)
         children = int(_popcount(syms).sum())
         if children > count:
             raise BitstreamError("octree has more nodes than the declared point count")
-        previous = nodes.size
-        parent_syms = np.repeat(syms, _popcount(syms))
+        state = _Level.after(nodes, syms, nbr)
         nodes = expand(nodes, syms)
     if nodes.size != count:
         raise BitstreamError("octree does not match the declared point count")

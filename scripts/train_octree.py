@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from octree_data import build, shape_files  # noqa: E402
 
+from ncodec.codecs.octree_features import FEATURES, FEATURES_V2  # noqa: E402
 from ncodec.datasets.images import data_root  # noqa: E402
 from ncodec.models.octree import OctreeOccupancyModel  # noqa: E402
 
@@ -36,6 +37,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--feature-set", type=int, default=1, choices=[1, 2])
     p.add_argument("--depths", default="8-14")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -53,12 +55,12 @@ def main() -> int:
     train_files = [f for f in files if f.name not in HELD_OUT]
     held_files = [f for f in files if f.name in HELD_OUT]
     t0 = time.time()
-    X, Y = build(train_files, list(range(lo, hi + 1)))
-    Xh, Yh = build(held_files, list(range(lo, hi + 1)))
+    X, Y = build(train_files, list(range(lo, hi + 1)), a.feature_set)
+    Xh, Yh = build(held_files, list(range(lo, hi + 1)), a.feature_set)
     print(f"{len(X):,} training nodes, {len(Xh):,} held-out nodes ({time.time() - t0:.0f} s)", flush=True)
     X, Y = torch.from_numpy(X.astype(np.float32)), torch.from_numpy(Y.astype(np.int64))
     Xh, Yh = torch.from_numpy(Xh.astype(np.float32)), torch.from_numpy(Yh.astype(np.int64))
-    model = OctreeOccupancyModel(hidden=a.hidden)
+    model = OctreeOccupancyModel(features=FEATURES if a.feature_set == 1 else FEATURES_V2, hidden=a.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     total = a.steps + a.qat_steps
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total, pct_start=0.05)
