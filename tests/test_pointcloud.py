@@ -170,9 +170,10 @@ def test_every_input_type_reads_the_same_points(tmp_path):
         assert _voxel_set(got) == _voxel_set(reference), path.name
 
 
-@pytest.fixture(scope="module")
-def small_octree_weights(tmp_path_factory):
-    """A small seeded octree-pc model exported to the integer weight format (no shipped weights needed)."""
+@pytest.fixture(scope="module", params=[1, 2], ids=["features-1", "features-2"])
+def small_octree_weights(tmp_path_factory, request):
+    """Small seeded octree-pc models (both feature sets) exported to the integer weight format (no
+    shipped weights needed)."""
     import sys
     from pathlib import Path
 
@@ -181,8 +182,10 @@ def small_octree_weights(tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
     from train_octree import export
 
+    from ncodec.codecs.octree_features import FEATURES, FEATURES_V2
+
     torch.manual_seed(0)
-    model = OctreeOccupancyModel(hidden=16)
+    model = OctreeOccupancyModel(features=FEATURES if request.param == 1 else FEATURES_V2, hidden=16)
     folder = tmp_path_factory.mktemp("octree")
     torch.save({"config": model.config(), "state": model.state_dict(), "step": 0, "qat": False}, folder / "model.pt")
     export(folder / "model.pt", folder / "octree-small.ncw")
@@ -250,3 +253,25 @@ def test_integer_counts_are_a_valid_distribution():
     from ncodec.entropy import _rans
 
     assert np.array_equal(_rans.counts_from_log2(logits, exp2_table(), 2), counts)  # the codec's C++ path
+
+
+def test_training_samples_match_what_the_codec_sees(small_octree_weights):
+    """scripts/octree_data.py (training) and the codec must build identical features, node for node."""
+    import sys
+    from pathlib import Path
+
+    from ncodec.codecs.octree_learned import OctreeContextModel, encode_geometry_learned
+    from ncodec.entropy.coders import get_coder
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from octree_data import octree_samples
+
+    model = OctreeContextModel.from_file(small_octree_weights)
+    seen = []
+    original = model.tables
+    model.tables = lambda feats: (seen.append(feats), original(feats))[1]
+    vox = voxelize(read_points(PIG), 7)
+    encode_geometry_learned(vox, get_coder("constriction"), model)
+    feats, _ = octree_samples(np.unique(morton_encode(vox.coords)), 7, model.feature_set)
+    # the codec sees each level's first-pass nodes, then its second-pass nodes; training keeps level order
+    assert sorted(map(tuple, np.concatenate(seen).tolist())) == sorted(map(tuple, feats.tolist()))
