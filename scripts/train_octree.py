@@ -42,13 +42,32 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--export", default=None, help="only write OUT/model.pt's integer weight file to this path")
+    p.add_argument("--check", action="store_true",
+                   help="re-run the first 500 steps into a temporary folder and compare them with OUT/log.csv")
     a = p.parse_args()
     if a.export:
         return export(Path(a.out) / "model.pt", Path(a.export))
+    if a.check:
+        import tempfile
+
+        recorded = list(csv.reader(open(Path(a.out) / "log.csv")))[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            train(a, Path(tmp), stop_after=int(recorded[0]))
+            again = list(csv.reader(open(Path(tmp) / "log.csv")))[1]
+        print(f"recorded {recorded}\nre-run   {again}")
+        if again != recorded:
+            print("the recipe does not reproduce its log")
+            return 1
+        print("the recipe reproduces its log exactly")
+        return 0
+    return train(a, Path(a.out))
+
+
+def train(a: argparse.Namespace, out: Path, stop_after: int | None = None) -> int:
+    """The training run itself; ``stop_after`` ends it early (for --check), the schedule unchanged."""
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     lo, hi = (int(x) for x in a.depths.split("-"))
     files = shape_files(data_root() / "3d" / "train")
@@ -77,7 +96,7 @@ def main() -> int:
         loss.backward()
         opt.step()
         sched.step()
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         if step % 500 == 0 or step == total:
             with torch.no_grad():
                 held = float(sum(model.bits(Xh[i:i + 65536], Yh[i:i + 65536]) * len(Yh[i:i + 65536])
@@ -89,6 +108,8 @@ def main() -> int:
             running = []
             torch.save({"config": model.config(), "state": model.state_dict(), "step": step,
                         "qat": model.net.qat}, out / "model.pt")
+            if stop_after is not None and step >= stop_after:
+                break
     return 0
 
 
