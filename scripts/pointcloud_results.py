@@ -70,12 +70,42 @@ def bd_vs(doc: dict, codec: str, anchor: str = "draco", metric: str = "d1_psnr")
     return bd_rate(Curve(ref["bits_per_point"], ref[metric]), Curve(test["bits_per_point"], test[metric]))
 
 
+def plot(out: Path) -> Path:
+    """D1-PSNR vs bits per input point, one panel per object, from the JSON in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = [json.loads((out / f"{Path(n).stem}.json").read_text()) for n in OBJECTS if (out / f"{Path(n).stem}.json").exists()]
+    fig, axes = plt.subplots(1, len(docs), figsize=(4.2 * len(docs), 3.6), squeeze=False)
+    for ax, doc in zip(axes[0], docs):
+        for entry in doc["codecs"]:
+            r = entry["results"]
+            bd = doc.get("bd_rate_vs_draco_d1", {}).get(entry["name"])
+            label = entry["name"] + (f" ({bd:+.1f} % vs draco)" if bd is not None else "")
+            ax.plot(r["bits_per_point"], r["d1_psnr"], marker="o", ms=3, label=label)
+        ax.set_title(f"{doc['object']} ({doc['points']:,} points)", fontsize=9)
+        ax.set_xlabel("bits per input point")
+        ax.set_ylabel("D1 PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    target = out / "rd.png"
+    fig.savefig(target, dpi=110)
+    return target
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--codecs", default="octree-pc,octree-adaptive,draco")
     p.add_argument("--bits", default="8-14", help="range A-B of bit depths")
     p.add_argument("--out", default=str(ROOT / "results" / "3d"))
+    p.add_argument("--plot-only", action="store_true", help="redraw results/3d/rd.png from the JSON")
     a = p.parse_args()
+    if a.plot_only:
+        print(f"wrote {plot(Path(a.out))}")
+        return 0
     lo, hi = (int(x) for x in a.bits.split("-"))
     codecs = a.codecs.split(",")
     out = Path(a.out)
@@ -87,9 +117,13 @@ def main() -> int:
         doc["note"] = ("rate: bits per input point; D1/D2 PSNR = 10 log10(3 peak^2 / max MSE of both directions), "
                        "peak = bounding-cube side; every codec codes the same voxelised, de-duplicated cloud")
         doc["bd_rate_vs_draco_d1"] = {c: bd_vs(doc, c) for c in codecs if c != "draco"}
+        doc["bd_rate_vs_adaptive_d1"] = {c: bd_vs(doc, c, anchor="octree-adaptive") for c in codecs
+                                         if c not in ("draco", "octree-adaptive")}
         (out / f"{Path(name).stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
         summary.append((name, doc["bd_rate_vs_draco_d1"]))
+    print(f"wrote {plot(out)}")
     print("\n| object | " + " | ".join(f"{c} BD-rate vs Draco (D1)" for c in codecs if c != "draco") + " |")
+    print("|---|" + "---|" * len([c for c in codecs if c != "draco"]))
     for name, bds in summary:
         print(f"| {name} | " + " | ".join(f"{v:+.1f} %" if v is not None else "–" for v in bds.values()) + " |")
     return 0
