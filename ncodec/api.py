@@ -126,9 +126,9 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
 
     if not isinstance(src, (str, os.PathLike)):
         raise UnsupportedInputError("point clouds are read from files (ply, pcd, xyz, off, obj, stl)")
-    name = codec or "octree-adaptive"
+    name = codec or "octree-pc"
     if REGISTRY.get(name) is None or REGISTRY[name].modality != "pointcloud":
-        raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-adaptive or draco")
+        raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-pc, octree-adaptive or draco")
     t0 = time.perf_counter()
     cloud = read_points(src)
     model = load_codec(name, weights)
