@@ -139,4 +139,4 @@ def level_features(node_keys: np.ndarray, level: int, depth: int, parent_symbols
                 sym = np.where((idx >= 0) & (passes == 1), symbols_first_pass[np.maximum(idx, 0)], 0)
                 corner[:, k] = (sym >> bit) & 1
         parts += [parent_exists.astype(np.int64), corner]
-    return np.concatenate(parts, axis=1).astype(np.int64), passes
+    return np.concatenate(parts, axis=1, dtype=np.int64), passes

@@ -28,7 +28,6 @@ from ncodec.errors import BitstreamError, ModelMismatchError
 FORMAT = "ncodec-octree/1"
 PARAMS = "<3ddBI"
 LUT_BITS = 30
-FEATURE_LIMIT = 4095  # FixedPointNet symbol inputs are clamped here; features stay far below
 
 
 def exp2_table() -> np.ndarray:
@@ -89,16 +88,37 @@ class OctreeContextModel:
             raise ModelMismatchError(f"octree weight file {Path(path).name} is unusable: {exc}") from None
         return cls(model.net, params, lut, sha256_file(path), FEATURE_SETS[model.features])
 
+    def logits(self, feats: np.ndarray) -> np.ndarray:
+        """Integer log2-domain logits (n, 256), units 2**-8, of integer features (n, F), as float64
+        holding exact integers.
+
+        The same exact integer arithmetic as ``FixedPointNet.run_fixed`` (a test checks equality),
+        laid out node-major so that no transposes or copies are needed: every sum is an exact integer
+        in float64, requantisation is a floor division by 2**W_FRAC."""
+        from ncodec.entropy.fixedpoint import A_FRAC, A_LIMIT, IN_LIMIT, W_FRAC
+
+        h = torch.from_numpy(np.clip(feats, -IN_LIMIT, IN_LIMIT).astype(np.float64))
+        h.mul_(float(1 << A_FRAC))
+        half, div = float(1 << (W_FRAC - 1)), float(1 << W_FRAC)
+        layers = list(self.net.net)
+        with torch.inference_mode():
+            for i, layer in enumerate(layers):
+                if isinstance(layer, torch.nn.ReLU):
+                    h.clamp_(min=0.0)
+                    continue
+                w = self.params[f"{i}.weight"].to(torch.float64)[:, :, 0, 0]
+                b = self.params[f"{i}.bias"].to(torch.float64)
+                h = torch.matmul(h, w.t()).add_(b).add_(half).div_(div).floor_().clamp_(-A_LIMIT, A_LIMIT)
+        return h.numpy()  # float64 holding exact integers; the C++ table builder takes it as is
+
     def tables(self, feats: np.ndarray) -> TableSet:
         """Per-node integer tables (one row per node) from integer features (n, FEATURES)."""
         n = feats.shape[0]
         if n == 0:
             return TableSet(np.zeros((0, 257), dtype=np.int64), np.zeros(0, dtype=np.int64),
                             np.zeros(0, dtype=np.int64))
-        x = torch.from_numpy(np.clip(feats, -FEATURE_LIMIT, FEATURE_LIMIT)).t()[None, :, :, None]
-        with torch.inference_mode():
-            logits = self.net.run_fixed(self.params, x)[0, :, :, 0].t().numpy()
-        counts = _rans.counts_from_log2(np.ascontiguousarray(logits), self.lut, os.cpu_count() or 1)
+        logits = self.logits(feats)
+        counts = _rans.counts_from_log2(logits, self.lut, os.cpu_count() or 1)
         return TableSet(counts, np.full(n, 256, dtype=np.int64), np.zeros(n, dtype=np.int64))
 
 

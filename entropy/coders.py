@@ -166,7 +166,7 @@ class ConstrictionCoder(Coder):
         self._model_cache: dict[int, object] = {}
 
     def _probs(self, tables: TableSet, t: np.ndarray | int) -> np.ndarray:
-        return tables.counts[t].astype(np.float64) / float(1 << tables.precision)
+        return np.multiply(tables.counts[t], 1.0 / float(1 << tables.precision), dtype=np.float64)  # exact: 2**-p
 
     def _model(self, tables: TableSet, t: int):
         if self._model_tables is not tables:

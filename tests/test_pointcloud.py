@@ -275,3 +275,15 @@ def test_training_samples_match_what_the_codec_sees(small_octree_weights):
     feats, _ = octree_samples(np.unique(morton_encode(vox.coords)), 7, model.feature_set)
     # the codec sees each level's first-pass nodes, then its second-pass nodes; training keeps level order
     assert sorted(map(tuple, np.concatenate(seen).tolist())) == sorted(map(tuple, feats.tolist()))
+
+
+def test_node_major_logits_equal_the_fixed_point_net(small_octree_weights):
+    """The codec's node-major integer MLP is FixedPointNet.run_fixed, value for value."""
+    from ncodec.codecs.octree_learned import OctreeContextModel
+
+    model = OctreeContextModel.from_file(small_octree_weights)
+    width = model.net.net[0].in_channels
+    feats = np.random.default_rng(12).integers(0, 40, (3000, width))
+    feats[:5] = 5000  # beyond the input clamp
+    reference = model.net.run_fixed(model.params, torch.from_numpy(feats).t()[None, :, :, None])[0, :, :, 0].t()
+    assert np.array_equal(model.logits(feats), reference.numpy())

@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -405,11 +406,13 @@ py::tuple decode_values(const py::buffer& data, const IntArray& indexes, const C
 // d = max - logit, read from a 256-entry integer table, then counts = weight * (2^16 - bins) / total + 1
 // (the extra last bin is ncodec's escape bin) with the rounding remainder on the largest bin. Integer
 // arithmetic only, so every machine builds the same tables (codecs/octree_learned.py documents it).
-IntArray counts_from_log2(const IntArray& logits, const IntArray& lut, int threads) {
+template <typename T>
+IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::array::forcecast>& logits,
+                               const IntArray& lut, int threads) {
   if (logits.ndim() != 2 || lut.size() != 256) throw std::invalid_argument("logits (n, k) and a 256-entry table needed");
   const int64_t n = logits.shape(0), k = logits.shape(1);
   if (k < 1 || k + 1 >= int64_t(kTotal)) throw std::invalid_argument("alphabet too large");
-  const int64_t* lg = logits.data();
+  const T* lg = logits.data();
   const int64_t* lt = lut.data();
   for (int j = 0; j < 256; ++j)
     if (lt[j] < 1 || lt[j] > (int64_t(1) << 30)) throw std::invalid_argument("table entries must be in [1, 2^30]");
@@ -421,13 +424,13 @@ IntArray counts_from_log2(const IntArray& logits, const IntArray& lut, int threa
     const int64_t blocks = (n + 4095) / 4096;
     parallel_for(blocks, threads, [&](int64_t b) {
       for (int64_t r = b * 4096, end = std::min(n, r + 4096); r < end; ++r) {
-        const int64_t* row = lg + r * k;
+        const T* row = lg + r * k;
         int64_t* c = o + r * (k + 1);
-        int64_t top = row[0];
-        for (int64_t j = 1; j < k; ++j) top = std::max(top, row[j]);
+        int64_t top = static_cast<int64_t>(row[0]);
+        for (int64_t j = 1; j < k; ++j) top = std::max(top, static_cast<int64_t>(row[j]));
         int64_t total = 0;
         for (int64_t j = 0; j < k; ++j) {
-          const int64_t d = top - row[j];  // >= 0
+          const int64_t d = top - static_cast<int64_t>(row[j]);  // >= 0
           const int64_t shift = std::min<int64_t>(d >> 8, 62);
           c[j] = lt[d & 255] >> shift;
           total += c[j];
@@ -444,6 +447,18 @@ IntArray counts_from_log2(const IntArray& logits, const IntArray& lut, int threa
     });
   }
   return out;
+}
+
+// int64 logits, or float64 logits that hold exact integers (what an exact float64 matmul produces)
+py::array counts_from_log2(const py::array& logits, const IntArray& lut, int threads) {
+  if (py::isinstance<py::array_t<double>>(logits)) {
+    const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(logits);
+    const double* v = values.data();
+    for (py::ssize_t j = 0; j < values.size(); ++j)
+      if (v[j] != std::floor(v[j]) || std::fabs(v[j]) > 4.0e15) throw std::invalid_argument("float64 logits must hold integers");
+    return counts_from_log2_impl<double>(values, lut, threads);
+  }
+  return counts_from_log2_impl<int64_t>(IntArray::ensure(logits), lut, threads);
 }
 
 }  // namespace
