@@ -111,15 +111,25 @@ class OctreeContextModel:
                 h = torch.matmul(h, w.t()).add_(b).add_(half).div_(div).floor_().clamp_(-A_LIMIT, A_LIMIT)
         return h.numpy()  # float64 holding exact integers; the C++ table builder takes it as is
 
-    def tables(self, feats: np.ndarray) -> TableSet:
-        """Per-node integer tables (one row per node) from integer features (n, FEATURES)."""
+    def tables(self, feats: np.ndarray) -> tuple[TableSet, np.ndarray | None]:
+        """Integer tables for nodes with integer features (n, FEATURES): (tables, table index per node).
+
+        Deep levels repeat the same feature rows many times (isolated points), so the net runs once
+        per distinct row; when the distinct rows are fewer than a quarter of the nodes the coder gets
+        them as indexed tables, otherwise one table per node (index None). Both sides see the same
+        features, so they make the same choice."""
         n = feats.shape[0]
         if n == 0:
             return TableSet(np.zeros((0, 257), dtype=np.int64), np.zeros(0, dtype=np.int64),
-                            np.zeros(0, dtype=np.int64))
-        logits = self.logits(feats)
-        counts = _rans.counts_from_log2(logits, self.lut, os.cpu_count() or 1)
-        return TableSet(counts, np.full(n, 256, dtype=np.int64), np.zeros(n, dtype=np.int64))
+                            np.zeros(0, dtype=np.int64)), None
+        # rows as little-endian bytes: np.unique orders them the same way on every machine
+        row_bytes = np.dtype((np.void, 2 * feats.shape[1]))
+        packed = np.ascontiguousarray(feats.astype("<i2")).view(row_bytes).ravel()
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        rows = feats[first] if 4 * first.size <= n else feats
+        counts = _rans.counts_from_log2(self.logits(rows), self.lut, os.cpu_count() or 1)
+        table = TableSet(counts, np.full(rows.shape[0], 256, dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64))
+        return table, (inverse.reshape(-1).astype(np.int64) if rows is not feats else None)
 
 
 @dataclass
@@ -162,7 +172,8 @@ def encode_geometry_learned(vox: Voxelized, coder, model: OctreeContextModel) ->
     nodes, symbols = occupancy_levels(keys, vox.bits)
 
     def code(syms, tables):
-        sections.append(coder.encode(syms, None, tables))
+        table, index = tables
+        sections.append(coder.encode(syms, index, table))
         return syms
 
     state = _Level.root()
@@ -185,7 +196,8 @@ def decode_geometry_learned(sections: list[bytes], coder, model: OctreeContextMo
     at = iter(sections[1:])
 
     def code(_, tables):
-        syms = coder.decode(next(at), None, tables, count=tables.lengths.size)
+        table, index = tables
+        syms = coder.decode(next(at), index, table, count=table.lengths.size if index is None else None)
         if syms.size and (syms.min() < 1 or syms.max() > 255):
             raise BitstreamError("invalid occupancy symbol")
         return syms
