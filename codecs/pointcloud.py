@@ -30,6 +30,45 @@ class PointEncodeResult:
     voxels: Voxelized  # what the decoder reproduces exactly
 
 
+DEFAULT_COLOR_STEP = 8.0
+
+
+def _add_colors(vox: Voxelized, sections: list[bytes], coder, color_step: float | None) -> dict:
+    """Append the RAHT colour section when the cloud has colours (``color_step`` 0: geometry only);
+    returns the header metadata that says so."""
+    from ncodec.codecs.attributes import encode_colors
+    from ncodec.codecs.pointio import morton_encode
+
+    if vox.colors is None or color_step == 0:
+        return {}
+    step = DEFAULT_COLOR_STEP if color_step is None else float(color_step)
+    keys = morton_encode(vox.coords)
+    if (np.diff(keys) <= 0).any():  # voxelize() returns Morton order; the decoder relies on it
+        raise ValueError("voxels must be in Morton order")
+    try:
+        sections.append(encode_colors(keys, vox.colors, vox.bits, step, coder))
+    except ValueError as exc:
+        raise UnsupportedInputError(str(exc)) from None
+    return {"colors": "raht", "color_step": step}
+
+
+def _split_colors(header: Header, sections: list[bytes]) -> tuple[list[bytes], bytes | None]:
+    if header.metadata.get("colors") == "raht":
+        if len(sections) < 2:
+            raise BitstreamError("colour section missing")
+        return sections[:-1], sections[-1]
+    return sections, None
+
+
+def _decode_colors(vox: Voxelized, section: bytes | None, coder) -> Voxelized:
+    from ncodec.codecs.attributes import decode_colors
+    from ncodec.codecs.pointio import morton_encode
+
+    if section is not None:
+        vox.colors = decode_colors(section, morton_encode(vox.coords), vox.bits, coder)
+    return vox
+
+
 def _bits(quality: float | None) -> int:
     bits = DEFAULT_BITS if quality is None else int(round(quality))
     if quality is not None and abs(quality - bits) > 1e-9 or not 1 <= bits <= MAX_BITS:
@@ -47,13 +86,14 @@ class OctreeAdaptiveCodec:
     sha256 = NO_WEIGHTS
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu") -> PointEncodeResult:
+                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
         vox = voxelize(cloud, _bits(quality))
         coder = get_coder(backend, device)
         sections = encode_geometry(vox, coder)
+        meta = _add_colors(vox, sections, coder, color_step)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS,
                         backend=coder.backend_id, backend_version=coder.version, quality=float(vox.bits),
-                        shape=(3,))
+                        shape=(3,), metadata=meta)
         return PointEncodeResult(header, sections, vox)
 
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
@@ -61,7 +101,9 @@ class OctreeAdaptiveCodec:
             raise BitstreamError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
-        return decode_geometry(sections, get_coder(BACKEND_IDS[header.backend], device))
+        coder = get_coder(BACKEND_IDS[header.backend], device)
+        geometry, colors = _split_colors(header, sections)
+        return _decode_colors(decode_geometry(geometry, coder), colors, coder)
 
 
 class DracoCodec:
@@ -81,14 +123,23 @@ class DracoCodec:
         return DracoPy
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu") -> PointEncodeResult:
+                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
+        """Colours, when present, are coded by Draco losslessly after dropping their low bits:
+        ``color_step`` 2**k drops k bits (mid-point reconstruction), Draco's own colour quantisation."""
         draco = self._draco()
         vox = voxelize(cloud, _bits(quality))
+        meta, colors = {}, None
+        if vox.colors is not None and color_step != 0:
+            drop = int(np.clip(round(np.log2(DEFAULT_COLOR_STEP if color_step is None else color_step)), 0, 7))
+            c = vox.colors.astype(np.int64)
+            colors = np.clip(((c >> drop) << drop) + ((1 << drop) >> 1), 0, 255).astype(np.uint8)
+            meta = {"colors": "draco", "color_drop_bits": drop}
         data = draco.encode(vox.coords.astype(np.float32), quantization_bits=vox.bits, compression_level=10,
-                            quantization_range=float((1 << vox.bits) - 1), quantization_origin=[0.0, 0.0, 0.0])
+                            quantization_range=float((1 << vox.bits) - 1), quantization_origin=[0.0, 0.0, 0.0],
+                            colors=colors)
         params = struct.pack(self.PARAMS, *vox.origin.tolist(), vox.side, vox.bits)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS, backend=0,
-                        backend_version=_draco_version(), quality=float(vox.bits), shape=(3,))
+                        backend_version=_draco_version(), quality=float(vox.bits), shape=(3,), metadata=meta)
         return PointEncodeResult(header, [params, bytes(data)], vox)
 
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
@@ -101,12 +152,17 @@ class DracoCodec:
         try:
             decoded = draco.decode(sections[1])
             points = np.asarray(decoded.points, dtype=np.float64).reshape(-1, 3)
+            colors = getattr(decoded, "colors", None)
+            colors = None if colors is None or header.metadata.get("colors") != "draco" else np.asarray(colors)
         except Exception as exc:  # DracoPy raises its own exception types on garbage
             raise BitstreamError(f"draco payload is corrupt ({type(exc).__name__})") from None
         if len(points) > MAX_POINTS or not np.isfinite(points).all():
             raise BitstreamError("draco payload decodes to an invalid cloud")
+        if colors is not None and colors.shape != (len(points), 3):
+            raise BitstreamError("draco colours do not match its points")
         coords = np.clip(np.round(points), 0, (1 << bits) - 1).astype(np.int64)
-        return Voxelized(coords, int(bits), np.array([ox, oy, oz]), float(side))
+        rgb = None if colors is None else colors.astype(np.uint8)
+        return Voxelized(coords, int(bits), np.array([ox, oy, oz]), float(side), rgb)
 
 
 def _draco_version() -> str:
@@ -136,15 +192,16 @@ class OctreeLearnedCodec:
         self.sha256 = self.model.sha256
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu") -> PointEncodeResult:
+                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
         from ncodec.codecs.octree_learned import encode_geometry_learned
 
         vox = voxelize(cloud, _bits(quality))
         coder = get_coder(backend, device)
         sections = encode_geometry_learned(vox, coder, self.model)
+        meta = _add_colors(vox, sections, coder, color_step)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=self.sha256[:16],
                         backend=coder.backend_id, backend_version=coder.version, quality=float(vox.bits),
-                        shape=(3,))
+                        shape=(3,), metadata=meta)
         return PointEncodeResult(header, sections, vox)
 
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
@@ -157,7 +214,9 @@ class OctreeLearnedCodec:
             raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
-        return decode_geometry_learned(sections, get_coder(BACKEND_IDS[header.backend], device), self.model)
+        coder = get_coder(BACKEND_IDS[header.backend], device)
+        geometry, colors = _split_colors(header, sections)
+        return _decode_colors(decode_geometry_learned(geometry, coder, self.model), colors, coder)
 
 
 POINTCLOUD_CODECS = {c.name: c for c in (OctreeAdaptiveCodec, DracoCodec, OctreeLearnedCodec)}

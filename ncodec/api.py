@@ -72,8 +72,10 @@ def _check_output(dst: PathLike, force: bool) -> None:
 
 def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, codec: str | None = None,
            quality: float | None = None, backend: str = "constriction", device: str = "cpu",
-           weights: PathLike | None = None, force: bool = False) -> bytes:
-    """Encode an image (path, uint8 array or encoded image bytes) to ``.ncd`` bytes; write ``dst`` if given.
+           weights: PathLike | None = None, force: bool = False, color_step: float | None = None) -> bytes:
+    """Encode an image (path, uint8 array or encoded image bytes) or a 3D file to ``.ncd`` bytes; write
+    ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the colour
+    quantisation step (default 8; 0 drops the colours).
 
     Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
     """
@@ -89,7 +91,7 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     t0 = time.perf_counter()
     if _is_point_input(src, codec):
         return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
-                              weights=weights)
+                              weights=weights, color_step=color_step)
     image = _read_input_image(src)
     model = load_codec(codec or DEFAULT_CODEC, weights)
     t1 = time.perf_counter()
@@ -117,7 +119,8 @@ def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bo
 
 
 def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, quality: float | None,
-                   backend: str, device: str, weights: PathLike | None = None) -> bytes:
+                   backend: str, device: str, weights: PathLike | None = None,
+                   color_step: float | None = None) -> bytes:
     """Point clouds and mesh vertices: voxelise at the bit depth (quality) and code the voxel set."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
@@ -133,7 +136,7 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     cloud = read_points(src)
     model = load_codec(name, weights)
     t1 = time.perf_counter()
-    result = model.compress(cloud, quality=quality, backend=backend, device=device)
+    result = model.compress(cloud, quality=quality, backend=backend, device=device, color_step=color_step)
     data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:
@@ -199,7 +202,7 @@ def _decode_points(stream: Bitstream, dst: PathLike | None, device: str, t0: flo
     voxels = codec.decompress(stream.header, stream.sections, device=device)
     points = voxels.positions()
     if dst is not None:
-        write_ply(dst, points)
+        write_ply(dst, points, voxels.colors)
     decode.last_stats = {"bytes": stream.size, "points": len(points), "decode_s": time.perf_counter() - t0,
                          "codec": stream.header.codec}
     return points

@@ -32,7 +32,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
     from ncodec import api
 
     api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
-               weights=a.weights, force=a.force)
+               weights=a.weights, force=a.force, color_step=a.color_step)
     s = api.encode.last_stats
     _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
     return 0
@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
                     help="entropy coder backend (the decoder reads it from the bitstream)")
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
+    e.add_argument("--color-step", type=float, default=None,
+                   help="point clouds with colours: quantisation step of the colour transform (default 8; 0: no colours)")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.set_defaults(func=cmd_encode)

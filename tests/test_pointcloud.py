@@ -287,3 +287,75 @@ def test_node_major_logits_equal_the_fixed_point_net(small_octree_weights):
     feats[:5] = 5000  # beyond the input clamp
     reference = model.net.run_fixed(model.params, torch.from_numpy(feats).t()[None, :, :, None])[0, :, :, 0].t()
     assert np.array_equal(model.logits(feats), reference.numpy())
+
+
+def _coloured_pig(tmp_path):
+    cloud = read_points(PIG)
+    span = cloud.points.max(axis=0) - cloud.points.min(axis=0)
+    colors = np.clip((cloud.points - cloud.points.min(axis=0)) / span * 255, 0, 255).astype(np.uint8)
+    path = tmp_path / "pig-rgb.ply"
+    write_ply(path, cloud.points, colors)
+    return path
+
+
+def test_raht_is_orthonormal_and_invertible():
+    from ncodec.codecs.attributes import raht_forward, raht_inverse
+
+    rng = np.random.default_rng(13)
+    keys = np.unique(rng.integers(0, 1 << 15, 2000))
+    values = rng.random((keys.size, 3)) * 255
+    coefficients = raht_forward(keys, values, 5)
+    assert sum(c.shape[0] for c in coefficients) == keys.size  # one coefficient per voxel and channel
+    assert np.isclose(sum(float((c ** 2).sum()) for c in coefficients), float((values ** 2).sum()))  # energy
+    assert np.allclose(raht_inverse(keys, coefficients, 5), values)
+
+
+@pytest.mark.parametrize("name", ["octree-adaptive", "draco"])
+def test_colours_round_trip(tmp_path, name):
+    from ncodec.codecs.registry import load_codec
+
+    cloud = read_points(_coloured_pig(tmp_path))
+    codec = load_codec(name)
+    expected = voxelize(cloud, 9)
+    order = np.argsort(morton_encode(expected.coords))
+    previous = 0.0
+    for step in (32, 8, 2):
+        enc = codec.compress(cloud, quality=9, color_step=step)
+        header, sections = container.unpack(container.pack(enc.header, enc.sections))
+        out = codec.decompress(header, sections)
+        got = out.colors[np.argsort(morton_encode(out.coords))]
+        mse = np.mean((got.astype(float) - expected.colors[order].astype(float)) ** 2)
+        quality = 10 * np.log10(255 ** 2 / max(mse, 1e-9))
+        assert quality > previous and quality > 20
+        previous = quality
+    plain = codec.compress(cloud, quality=9, color_step=0)
+    assert codec.decompress(plain.header, plain.sections).colors is None
+
+
+def test_corrupt_colour_section_ends_in_ncodec_error(tmp_path):
+    from ncodec.codecs.pointcloud import OctreeAdaptiveCodec
+
+    codec = OctreeAdaptiveCodec()
+    enc = codec.compress(read_points(_coloured_pig(tmp_path)), quality=8, color_step=4)
+    rng = np.random.default_rng(14)
+    for trial in range(30):
+        broken = list(enc.sections)
+        colour = bytearray(broken[-1])
+        if trial % 2:
+            colour = colour[: int(rng.integers(0, len(colour)))]
+        else:
+            colour[int(rng.integers(0, len(colour)))] ^= 0xFF
+        broken[-1] = bytes(colour)
+        try:
+            out = codec.decompress(enc.header, broken)
+            assert out.colors.shape == (len(out.coords), 3)
+        except NcodecError:
+            pass
+
+
+def test_cli_colour_ply_round_trip(tmp_path):
+    src = _coloured_pig(tmp_path)
+    ncd, ply = tmp_path / "c.ncd", tmp_path / "c.ply"
+    assert main(["encode", str(src), str(ncd), "--codec", "octree-adaptive", "--quality", "9", "--color-step", "2"]) == 0
+    assert main(["decode", str(ncd), str(ply)]) == 0
+    assert read_points(ply).colors is not None
