@@ -151,6 +151,55 @@ def morton_decode(keys: np.ndarray) -> np.ndarray:
     return np.stack([_compact(k >> np.uint64(2)), _compact(k >> np.uint64(1)), _compact(k)], axis=1).astype(np.int64)
 
 
+@dataclass
+class Mesh:
+    """Float64 vertices (V, 3) and int64 triangles (F, 3)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+
+
+def read_mesh(path: str | os.PathLike) -> Mesh:
+    """A triangle mesh (off, obj, stl, ply) through open3d; one-line errors for bad input."""
+    p = Path(path)
+    if not p.is_file():
+        raise UnsupportedInputError(f"input file not found: {p}")
+    if p.suffix.lower() not in MESH_SUFFIXES | {".ply"}:
+        raise UnsupportedInputError(f"unsupported mesh file type {p.suffix!r}; use .off, .obj, .stl or .ply")
+    if p.stat().st_size == 0:
+        raise UnsupportedInputError(f"input file is empty: {p}")
+    o3d = _open3d()
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    mesh = o3d.io.read_triangle_mesh(str(p))
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.triangles, dtype=np.int64)
+    if vertices.size == 0 or faces.size == 0:
+        raise UnsupportedInputError(f"{p.name} has no triangles")
+    if not np.isfinite(vertices).all():
+        raise UnsupportedInputError(f"{p.name} has non-finite vertices")
+    return Mesh(vertices, faces)
+
+
+def write_mesh(path: str | os.PathLike, mesh: Mesh) -> None:
+    """Write a mesh in the format of ``path``'s suffix (ply, obj, off, stl) to a temporary file, then rename."""
+    import tempfile
+
+    p = Path(path)
+    o3d = _open3d()
+    out = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
+    if p.suffix.lower() == ".stl":
+        out.compute_triangle_normals()
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
+    os.close(fd)
+    try:
+        if not o3d.io.write_triangle_mesh(tmp, out):
+            raise UnsupportedInputError(f"cannot write a mesh as {p.suffix!r}")
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None) -> None:
     """Binary little-endian PLY (float64 x y z, optional uchar red green blue), written atomically."""
     from ncodec.codecs.imageio import atomic_write_bytes

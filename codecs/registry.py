@@ -64,6 +64,6 @@ def list_codecs() -> list[dict[str, object]]:
     """Registered codecs with their shipped weights (if any)."""
     shipped = {e["codec"]: e for e in manifest() if e.get("default")}
     return [{"name": s.name, "modality": s.modality, "description": s.description,
-             "weights": "none needed" if s.name in CLASSICAL or s.name in ("octree-adaptive", "draco") else shipped.get(s.name, {}).get("file"),
+             "weights": "none needed" if s.name in CLASSICAL or s.name in ("octree-adaptive", "draco", "draco-mesh") else shipped.get(s.name, {}).get("file"),
              "qualities": shipped.get(s.name, {}).get("qualities")}
             for s in REGISTRY.values()]

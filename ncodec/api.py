@@ -109,11 +109,29 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
 encode.last_stats = {}  # type: ignore[attr-defined]
 
 
+def _encode_mesh(src: PathLike, dst: PathLike | None, name: str, quality: float | None) -> bytes:
+    """Triangle meshes (Draco): quality is the position quantisation in bits."""
+    from ncodec.codecs import container
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.codecs.pointio import read_mesh
+    from ncodec.codecs.registry import load_codec
+
+    t0 = time.perf_counter()
+    mesh = read_mesh(src)
+    header, sections = load_codec(name).compress_mesh(mesh, quality)
+    data = container.pack(header, sections)
+    if dst is not None:
+        atomic_write_bytes(dst, data)
+    encode.last_stats = {"bytes": len(data), "points": len(mesh.vertices), "faces": len(mesh.faces),
+                         "encode_s": time.perf_counter() - t0, "quality": header.quality, "codec": name}
+    return data
+
+
 def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bool:
     from ncodec.codecs.pointio import POINT_SUFFIXES
     from ncodec.codecs.registry import REGISTRY
 
-    if codec is not None and codec in REGISTRY and REGISTRY[codec].modality == "pointcloud":
+    if codec is not None and codec in REGISTRY and REGISTRY[codec].modality in ("pointcloud", "mesh"):
         return True
     return isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() in POINT_SUFFIXES
 
@@ -130,6 +148,8 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     if not isinstance(src, (str, os.PathLike)):
         raise UnsupportedInputError("point clouds are read from files (ply, pcd, xyz, off, obj, stl)")
     name = codec or "octree-pc"
+    if REGISTRY.get(name) is not None and REGISTRY[name].modality == "mesh":
+        return _encode_mesh(src, dst, name, quality)
     if REGISTRY.get(name) is None or REGISTRY[name].modality != "pointcloud":
         raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-pc, octree-adaptive or draco")
     t0 = time.perf_counter()
@@ -175,6 +195,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         _check_output(dst, force)
     t0 = time.perf_counter()
     stream = open(src)
+    if stream.header.modality == "mesh":
+        return _decode_mesh(stream, dst, t0)
     if stream.header.modality == "pointcloud":
         return _decode_points(stream, dst, device, t0, weights)
     image = stream.decode(weights=weights, device=device)
@@ -187,6 +209,21 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 
 
 decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _decode_mesh(stream: Bitstream, dst: PathLike | None, t0: float) -> np.ndarray:
+    """Mesh bitstreams decode to vertices (V, 3); ``dst`` (.ply, .obj, .off or .stl) gets the mesh."""
+    from ncodec.codecs.pointio import write_mesh
+    from ncodec.codecs.registry import load_codec
+
+    if dst is not None and Path(dst).suffix.lower() not in (".ply", ".obj", ".off", ".stl"):
+        raise UnsupportedInputError("a mesh bitstream decodes to a .ply, .obj, .off or .stl file")
+    mesh = load_codec(stream.header.codec).decompress_mesh(stream.header, stream.sections)
+    if dst is not None:
+        write_mesh(dst, mesh)
+    decode.last_stats = {"bytes": stream.size, "points": len(mesh.vertices), "faces": len(mesh.faces),
+                         "decode_s": time.perf_counter() - t0, "codec": stream.header.codec}
+    return mesh.vertices
 
 
 def _decode_points(stream: Bitstream, dst: PathLike | None, device: str, t0: float,

@@ -359,3 +359,23 @@ def test_cli_colour_ply_round_trip(tmp_path):
     assert main(["encode", str(src), str(ncd), "--codec", "octree-adaptive", "--quality", "9", "--color-step", "2"]) == 0
     assert main(["decode", str(ncd), str(ply)]) == 0
     assert read_points(ply).colors is not None
+
+
+def test_draco_mesh_round_trip(tmp_path):
+    from ncodec.codecs.pointio import read_mesh
+
+    ncd, out = tmp_path / "m.ncd", tmp_path / "m.obj"
+    assert main(["encode", str(PIG), str(ncd), "--codec", "draco-mesh", "--quality", "12"]) == 0
+    assert main(["decode", str(ncd), str(out)]) == 0
+    src, back = read_mesh(PIG), read_mesh(out)
+    assert len(back.faces) == len(src.faces)
+    side = float((src.vertices.max(axis=0) - src.vertices.min(axis=0)).max())
+    # every decoded vertex lies within one quantisation step of an input vertex
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(src.vertices).query(back.vertices)
+    assert dist.max() <= side / (1 << 12) * 2
+    data = bytearray(ncd.read_bytes())
+    with pytest.raises(NcodecError):
+        api.decode(bytes(data[: len(data) // 2]))
+    assert main(["decode", str(ncd), str(tmp_path / "m.png")]) == UnsupportedInputError.exit_code
