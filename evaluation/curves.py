@@ -56,9 +56,17 @@ def load_result(path: str | Path) -> tuple[str, dict]:
         raise UnsupportedInputError(f"{p.name} is not valid JSON ({str(exc).splitlines()[0][:80]})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise UnsupportedInputError(f"{p.name} is not an RD result file (no 'results' object)")
-    if not isinstance(doc["results"].get("bpp"), list):
-        raise UnsupportedInputError(f"{p.name} has no 'bpp' list in 'results'")
+    if not isinstance(doc["results"].get(RATE_KEYS[0]), list) and not isinstance(doc["results"].get(RATE_KEYS[1]), list):
+        raise UnsupportedInputError(f"{p.name} has no 'bpp' (or 'bits_per_point') list in 'results'")
     return str(doc.get("name", p.stem)), doc["results"]
+
+
+RATE_KEYS = ("bpp", "bits_per_point")  # images and video: bits per pixel; point clouds: bits per input point
+
+
+def rate_key(results: dict) -> str:
+    """Which rate a result uses: ``bpp`` or, for point clouds, ``bits_per_point``."""
+    return RATE_KEYS[0] if RATE_KEYS[0] in results else RATE_KEYS[1]
 
 
 def original_value(path: str | Path, metric: str) -> float | None:
@@ -74,10 +82,10 @@ def metric_points(results: dict, metric: str) -> tuple[list[float], list[float]]
     Null values come back as NaN and exact (lossless) MS-SSIM as +inf dB; callers that need finite
     curves (BD metrics) reject them, plots skip them.
     """
-    rate = [float(v) for v in results["bpp"]]
+    rate = [float(v) for v in results[rate_key(results)]]
     quality = _metric_values(results, metric)
     if len(rate) != len(quality):
-        raise ValueError(f"{len(rate)} bpp values but {len(quality)} {metric} values")
+        raise ValueError(f"{len(rate)} rate values but {len(quality)} {metric} values")
     return rate, quality
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from ncodec.codecs.imageio import atomic_write_bytes
 from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.bdrate import Curve, bd_rate
-from ncodec.evaluation.curves import LOWER_IS_BETTER, load_result, metric_points, original_value
+from ncodec.evaluation.curves import LOWER_IS_BETTER, load_result, metric_points, original_value, rate_key
 
 AXIS_LABELS = {"psnr-rgb": "PSNR-RGB [dB]", "psnr-y": "PSNR-Y [dB]", "ms-ssim-rgb": "MS-SSIM (RGB)",
                "ms-ssim-rgb-db": "MS-SSIM (RGB) [dB]"}
@@ -91,7 +91,8 @@ def plot_rd(files: list[str], output: str | os.PathLike[str], metrics: list[str]
         for s in panel:
             ax.plot(s.rate, s.quality, marker="o", markersize=3, label=_bd_label(s, anchor_series, metric, method))
         drawn += len(panel)
-        ax.set_xlabel("bits per pixel")
+        per_point = any(rate_key(load_result(f)[1]) == "bits_per_point" for f in files)
+        ax.set_xlabel("bits per input point" if per_point else "bits per pixel")
         ax.set_ylabel(AXIS_LABELS.get(metric, metric))
         ax.grid(True, alpha=0.3)
         if max_bpp is not None:

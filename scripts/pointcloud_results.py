@@ -62,6 +62,16 @@ def run_object(path: Path, codecs: list[str], depths: list[int]) -> dict:
     return {"object": path.name, "points": len(cloud), "peak": rows[0]["peak"], "codecs": entries}
 
 
+def write_curves(doc: dict, out: Path) -> None:
+    """One file per (object, codec) in the `ncodec eval` layout, for `ncodec plot` and `ncodec bdrate`
+    (rate: bits_per_point; metrics d1_psnr, d2_psnr, chamfer)."""
+    for entry in doc["codecs"]:
+        curve = {"name": entry["name"], "description": f"{entry['name']} on {doc['object']}",
+                 "object": doc["object"], "points": doc["points"], "peak": doc["peak"],
+                 "results": entry["results"]}
+        (out / f"{Path(doc['object']).stem}-{entry['name']}.json").write_text(json.dumps(curve, indent=1) + "\n")
+
+
 def bd_vs(doc: dict, codec: str, anchor: str = "draco", metric: str = "d1_psnr") -> float | None:
     by = {e["name"]: e["results"] for e in doc["codecs"]}
     if codec not in by or anchor not in by:
@@ -104,6 +114,10 @@ def main() -> int:
     p.add_argument("--plot-only", action="store_true", help="redraw results/3d/rd.png from the JSON")
     a = p.parse_args()
     if a.plot_only:
+        for name in OBJECTS:
+            path = Path(a.out) / f"{Path(name).stem}.json"
+            if path.exists():
+                write_curves(json.loads(path.read_text()), Path(a.out))
         print(f"wrote {plot(Path(a.out))}")
         return 0
     lo, hi = (int(x) for x in a.bits.split("-"))
@@ -120,6 +134,7 @@ def main() -> int:
         doc["bd_rate_vs_adaptive_d1"] = {c: bd_vs(doc, c, anchor="octree-adaptive") for c in codecs
                                          if c not in ("draco", "octree-adaptive")}
         (out / f"{Path(name).stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        write_curves(doc, out)
         summary.append((name, doc["bd_rate_vs_draco_d1"]))
     print(f"wrote {plot(out)}")
     print("\n| object | " + " | ".join(f"{c} BD-rate vs Draco (D1)" for c in codecs if c != "draco") + " |")

@@ -379,3 +379,17 @@ def test_draco_mesh_round_trip(tmp_path):
     with pytest.raises(NcodecError):
         api.decode(bytes(data[: len(data) // 2]))
     assert main(["decode", str(ncd), str(tmp_path / "m.png")]) == UnsupportedInputError.exit_code
+
+
+def test_plot_and_bdrate_take_3d_results(tmp_path, capsys):
+    import json
+
+    for name, rates in (("draco", [7.0, 10.0, 13.0, 16.0]), ("octree-pc", [5.0, 8.0, 11.0, 14.0])):
+        doc = {"name": name, "results": {"bits_per_point": rates, "d1_psnr": [59.0, 65.0, 71.0, 77.0]}}
+        (tmp_path / f"obj-{name}.json").write_text(json.dumps(doc))
+    assert main(["bdrate", str(tmp_path / "obj-draco.json"), str(tmp_path / "obj-octree-pc.json"),
+                 "--metric", "d1_psnr"]) == 0
+    assert "BD-rate -" in capsys.readouterr().out
+    assert main(["plot", str(tmp_path / "obj-draco.json"), str(tmp_path / "obj-octree-pc.json"),
+                 "--metrics", "d1_psnr", "-o", str(tmp_path / "rd.png")]) == 0
+    assert (tmp_path / "rd.png").stat().st_size > 0
