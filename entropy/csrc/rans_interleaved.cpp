@@ -12,6 +12,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <atomic>
+#include <type_traits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -419,6 +421,7 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
   IntArray out({n, k + 1});
   int64_t* o = out.mutable_data();
   const int64_t free_counts = int64_t(kTotal) - (k + 1);
+  std::atomic<bool> bad{false};
   {
     py::gil_scoped_release release;
     const int64_t blocks = (n + 4095) / 4096;
@@ -426,6 +429,11 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
       for (int64_t r = b * 4096, end = std::min(n, r + 4096); r < end; ++r) {
         const T* row = lg + r * k;
         int64_t* c = o + r * (k + 1);
+        if constexpr (std::is_floating_point_v<T>) {  // float64 logits must hold integers below 2^52
+          for (int64_t j = 0; j < k; ++j)
+            if (!(std::fabs(row[j]) < 4.0e15) || row[j] != static_cast<T>(static_cast<int64_t>(row[j]))) bad = true;
+          if (bad) return;
+        }
         int64_t top = static_cast<int64_t>(row[0]);
         for (int64_t j = 1; j < k; ++j) top = std::max(top, static_cast<int64_t>(row[j]));
         int64_t total = 0;
@@ -446,6 +454,7 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
       }
     });
   }
+  if (bad) throw std::invalid_argument("float64 logits must hold integers below 2^52");
   return out;
 }
 
@@ -453,9 +462,6 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
 py::array counts_from_log2(const py::array& logits, const IntArray& lut, int threads) {
   if (py::isinstance<py::array_t<double>>(logits)) {
     const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(logits);
-    const double* v = values.data();
-    for (py::ssize_t j = 0; j < values.size(); ++j)
-      if (v[j] != std::floor(v[j]) || std::fabs(v[j]) > 4.0e15) throw std::invalid_argument("float64 logits must hold integers");
     return counts_from_log2_impl<double>(values, lut, threads);
   }
   return counts_from_log2_impl<int64_t>(IntArray::ensure(logits), lut, threads);
