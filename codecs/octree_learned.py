@@ -127,8 +127,9 @@ class OctreeContextModel:
         packed = np.ascontiguousarray(feats.astype("<i2")).view(row_bytes).ravel()
         _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         rows = feats[first] if 4 * first.size <= n else feats
-        counts = _rans.counts_from_log2(self.logits(rows), self.lut, os.cpu_count() or 1)
-        table = TableSet(counts, np.full(rows.shape[0], 256, dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64))
+        counts, probabilities = _rans.counts_from_log2(self.logits(rows), self.lut, os.cpu_count() or 1, True)
+        table = TableSet(counts, np.full(rows.shape[0], 256, dtype=np.int64), np.zeros(rows.shape[0], dtype=np.int64),
+                         probabilities=probabilities)
         return table, (inverse.reshape(-1).astype(np.int64) if rows is not feats else None)
 
 

@@ -166,6 +166,11 @@ class ConstrictionCoder(Coder):
         self._model_cache: dict[int, object] = {}
 
     def _probs(self, tables: TableSet, t: np.ndarray | int) -> np.ndarray:
+        if tables.probabilities is not None:
+            if isinstance(t, np.ndarray) and t.size == tables.counts.shape[0] and t.size and t[0] == 0 \
+                    and t[-1] == t.size - 1:  # per-symbol coding of the whole set: idx is arange, no copy
+                return tables.probabilities
+            return tables.probabilities[t]
         return np.multiply(tables.counts[t], 1.0 / float(1 << tables.precision), dtype=np.float64)  # exact: 2**-p
 
     def _model(self, tables: TableSet, t: int):

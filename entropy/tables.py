@@ -57,6 +57,9 @@ class TableSet:
     lengths: np.ndarray  # (T,) int64: number of regular bins
     offsets: np.ndarray  # (T,) int64: value of the first regular bin
     precision: int = PRECISION
+    # optional: counts * 2**-precision as float64 (exact), when whoever built the tables had them at hand;
+    # saves the constriction backend a conversion pass over large per-symbol tables
+    probabilities: np.ndarray | None = None
 
     @classmethod
     def from_rows(cls, rows: list[torch.Tensor], offsets: list[int] | torch.Tensor,

@@ -410,7 +410,7 @@ py::tuple decode_values(const py::buffer& data, const IntArray& indexes, const C
 // arithmetic only, so every machine builds the same tables (codecs/octree_learned.py documents it).
 template <typename T>
 IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::array::forcecast>& logits,
-                               const IntArray& lut, int threads) {
+                               const IntArray& lut, int threads, double* probabilities) {
   if (logits.ndim() != 2 || lut.size() != 256) throw std::invalid_argument("logits (n, k) and a 256-entry table needed");
   const int64_t n = logits.shape(0), k = logits.shape(1);
   if (k < 1 || k + 1 >= int64_t(kTotal)) throw std::invalid_argument("alphabet too large");
@@ -451,6 +451,8 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
           if (c[j] > c[largest]) largest = j;
         }
         c[largest] += int64_t(kTotal) - sum;
+        if (probabilities != nullptr)  // exact: counts * 2^-16
+          for (int64_t j = 0; j <= k; ++j) probabilities[r * (k + 1) + j] = static_cast<double>(c[j]) / double(kTotal);
       }
     });
   }
@@ -458,13 +460,25 @@ IntArray counts_from_log2_impl(const py::array_t<T, py::array::c_style | py::arr
   return out;
 }
 
-// int64 logits, or float64 logits that hold exact integers (what an exact float64 matmul produces)
-py::array counts_from_log2(const py::array& logits, const IntArray& lut, int threads) {
+// int64 logits, or float64 logits that hold exact integers (what an exact float64 matmul produces).
+// With with_probabilities, returns (counts, counts * 2^-16 as float64) from the same pass.
+py::object counts_from_log2(const py::array& logits, const IntArray& lut, int threads, bool with_probabilities) {
+  py::array_t<double> probs;
+  double* p = nullptr;
+  if (with_probabilities) {
+    if (logits.ndim() != 2) throw std::invalid_argument("logits (n, k) needed");
+    probs = py::array_t<double>({logits.shape(0), logits.shape(1) + 1});
+    p = probs.mutable_data();
+  }
+  IntArray counts;
   if (py::isinstance<py::array_t<double>>(logits)) {
     const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(logits);
-    return counts_from_log2_impl<double>(values, lut, threads);
+    counts = counts_from_log2_impl<double>(values, lut, threads, p);
+  } else {
+    counts = counts_from_log2_impl<int64_t>(IntArray::ensure(logits), lut, threads, p);
   }
-  return counts_from_log2_impl<int64_t>(IntArray::ensure(logits), lut, threads);
+  if (with_probabilities) return py::make_tuple(counts, probs);
+  return std::move(counts);
 }
 
 }  // namespace
@@ -484,6 +498,7 @@ PYBIND11_MODULE(_rans, m) {
         py::arg("lengths"), py::arg("threads"),
         "Inverse of encode_values: (values with escaped positions unfilled, escaped positions).");
   m.def("counts_from_log2", &counts_from_log2, py::arg("logits"), py::arg("lut"), py::arg("threads"),
+        py::arg("with_probabilities") = false,
         "Integer tables (n, k + 1) summing to 2^16 from log2-domain logits (n, k) in units 2^-8.");
   m.attr("PRECISION") = kPrecision;
 }
