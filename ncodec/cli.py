@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,19 @@ def cmd_eval(a: argparse.Namespace) -> int:
         qualities = None if a.qualities is None else [float(q) for q in a.qualities.split(",")]
     except ValueError:
         raise UnsupportedInputError(f"--qualities must be comma-separated numbers, got {a.qualities!r}") from None
+    from ncodec.codecs.registry import REGISTRY
+
+    if a.codec in REGISTRY and REGISTRY[a.codec].modality == "pointcloud":
+        from ncodec.evaluation.pointcloud_eval import run_pointcloud_eval
+
+        doc = run_pointcloud_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend)
+        print(f"{'bits':>5} {'bits/point':>11} {'D1 PSNR':>8} {'D2 PSNR':>8} {'Chamfer':>10}")
+        r = doc["results"]
+        for i, q in enumerate(doc["qualities"]):
+            print(f"{q:>5} {r['bits_per_point'][i]:11.4f} {r['d1_psnr'][i] or math.nan:8.2f} "
+                  f"{r['d2_psnr'][i] or math.nan:8.2f} {r['chamfer'][i]:10.3g}")
+        print(f"wrote {a.output}")
+        return 0
     doc = run_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
                    progress=not a.no_progress, workers=a.workers)
     qualities, r = doc["qualities"], doc["results"]
@@ -288,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output")
     x.set_defaults(func=cmd_export)
 
-    ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on an image folder (real bitstreams)")
-    ev.add_argument("dataset", help="image folder, e.g. ../shared/data/kodak")
+    ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on an image or 3D folder (real bitstreams)")
+    ev.add_argument("dataset", help="image folder (e.g. ../shared/data/kodak), or a folder of 3D files for a point-cloud codec (qualities = bit depths)")
     ev.add_argument("--codec", default="mean-scale-hyperprior")
     ev.add_argument("--qualities", default=None,
                     help="comma-separated qualities (default: the codec's grid, see `ncodec models`)")

@@ -393,3 +393,19 @@ def test_plot_and_bdrate_take_3d_results(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "obj-draco.json"), str(tmp_path / "obj-octree-pc.json"),
                  "--metrics", "d1_psnr", "-o", str(tmp_path / "rd.png")]) == 0
     assert (tmp_path / "rd.png").stat().st_size > 0
+
+
+def test_eval_on_a_3d_folder(tmp_path, capsys):
+    import json
+    import shutil
+
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    shutil.copy(PIG, folder / "pig.off")
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(folder), "--codec", "octree-adaptive", "--qualities", "5,6,7,8", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["qualities"] == [5, 6, 7, 8] and len(doc["per_item"]) == 4
+    rates, d1 = doc["results"]["bits_per_point"], doc["results"]["d1_psnr"]
+    assert rates == sorted(rates) and d1 == sorted(d1)
+    assert main(["plot", str(out), "--metrics", "d1_psnr", "-o", str(tmp_path / "p.png")]) == 0
