@@ -167,7 +167,7 @@ def main() -> int:
         pass
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"\n| symbols | coder | encode M sym/s | decode M sym/s | bytes over ideal |\n|---|---|---|---|---|")
+    print("\n| symbols | coder | encode M sym/s | decode M sym/s | bytes over ideal |\n|---|---|---|---|---|")
     for r in results:
         print(f"| {r['symbols']:,} | {r['coder']} | {r['encode_msym_s']:.1f} | {r['decode_msym_s']:.1f} | "
               f"{r['overhead_pct']:+.3f} % |")

@@ -66,7 +66,7 @@ def main() -> int:
            "machine": platform.platform(),
            "results": rows}
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"| codec | bits | points | voxels | bytes | encode s | decode s |\n|---|---|---|---|---|---|---|")
+    print("| codec | bits | points | voxels | bytes | encode s | decode s |\n|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['codec']} | {r['bits']} | {r['points']:,} | {r['voxels']:,} | {r['bytes']:,} | "
               f"{r['encode_s']:.2f} | {r['decode_s']:.2f} |")

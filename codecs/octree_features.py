@@ -27,7 +27,7 @@ import itertools
 
 import numpy as np
 
-from ncodec.codecs.pointio import morton_decode, morton_encode
+from ncodec.codecs.pointio import morton_decode
 
 OFFSETS_26 = np.array([o for o in itertools.product((-1, 0, 1), repeat=3) if o != (0, 0, 0)], dtype=np.int64)
 FACE_DIRS = [(axis, sign) for axis in range(3) for sign in (-1, 1)]

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ncodec import api
 from ncodec.codecs.pointio import read_points, voxelize

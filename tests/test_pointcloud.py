@@ -13,7 +13,7 @@ from ncodec.codecs import container
 from ncodec.codecs.octree import expand, occupancy_levels
 from ncodec.codecs.pointcloud import DracoCodec, OctreeAdaptiveCodec
 from ncodec.codecs.pointio import morton_decode, morton_encode, read_points, voxelize, write_ply
-from ncodec.errors import BitstreamError, NcodecError, UnsupportedInputError
+from ncodec.errors import NcodecError, UnsupportedInputError
 from ncodec.evaluation.metrics3d import geometry_metrics
 
 pytest.importorskip("open3d", reason="3D tests need open3d (pip install open3d; Debian libusb-1.0-0)")
