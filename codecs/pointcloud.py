@@ -9,6 +9,7 @@ level 10: both codecs reach the same D1-PSNR at a given bit depth and differ onl
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,34 +77,59 @@ def _bits(quality: float | None) -> int:
     return bits
 
 
-class OctreeAdaptiveCodec:
-    """Octree occupancy with the hand-built adaptive context model (codecs/octree.py)."""
+class _OctreeCodec(ABC):
+    """Shared container handling of the octree codecs: voxelise, code the geometry (the subclass's
+    entropy model), append the optional colour section, and the reverse with header checks."""
 
-    name = "octree-adaptive"
     modality = "pointcloud"
-    description = ("octree occupancy, context-conditioned adaptive frequency model (G-PCC style "
-                   "neighbour contexts), lossless at the bit depth")
     sha256 = NO_WEIGHTS
+    name = ""
+
+    @abstractmethod
+    def _encode_geometry(self, vox: Voxelized, coder) -> list[bytes]:
+        """Geometry sections of the voxel set (the first one holds the cube and the voxel count)."""
+
+    @abstractmethod
+    def _decode_geometry(self, sections: list[bytes], coder) -> Voxelized:
+        """Inverse of ``_encode_geometry``; malformed sections end in BitstreamError."""
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
                  device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
         vox = voxelize(cloud, _bits(quality))
         coder = get_coder(backend, device)
-        sections = encode_geometry(vox, coder)
+        sections = self._encode_geometry(vox, coder)
         meta = _add_colors(vox, sections, coder, color_step)
-        header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS,
+        header = Header(codec=self.name, modality=self.modality, weights_sha256=self.sha256[:16],
                         backend=coder.backend_id, backend_version=coder.version, quality=float(vox.bits),
                         shape=(3,), metadata=meta)
         return PointEncodeResult(header, sections, vox)
 
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
+        from ncodec.errors import ModelMismatchError
+
         if header.codec != self.name:
             raise BitstreamError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
+        if header.weights_sha256 != self.sha256[:16]:
+            raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
         coder = get_coder(BACKEND_IDS[header.backend], device)
         geometry, colors = _split_colors(header, sections)
-        return _decode_colors(decode_geometry(geometry, coder), colors, coder)
+        return _decode_colors(self._decode_geometry(geometry, coder), colors, coder)
+
+
+class OctreeAdaptiveCodec(_OctreeCodec):
+    """Octree occupancy with the hand-built adaptive context model (codecs/octree.py)."""
+
+    name = "octree-adaptive"
+    description = ("octree occupancy, context-conditioned adaptive frequency model (G-PCC style "
+                   "neighbour contexts), lossless at the bit depth")
+
+    def _encode_geometry(self, vox: Voxelized, coder) -> list[bytes]:
+        return encode_geometry(vox, coder)
+
+    def _decode_geometry(self, sections: list[bytes], coder) -> Voxelized:
+        return decode_geometry(sections, coder)
 
 
 class DracoCodec:
@@ -174,12 +200,11 @@ def _draco_version() -> str:
         return "unknown"
 
 
-class OctreeLearnedCodec:
+class OctreeLearnedCodec(_OctreeCodec):
     """Octree occupancy with the learned, fixed-point context model in two checkerboard passes per level
     (codecs/octree_learned.py); weights from the zoo (``octree-pc``) or an explicit file."""
 
     name = "octree-pc"
-    modality = "pointcloud"
     description = ("octree occupancy, learned fixed-point context model (26-neighbour, sibling and "
                    "decoded-neighbour features, 2 passes per level), lossless at the bit depth")
 
@@ -191,32 +216,15 @@ class OctreeLearnedCodec:
         self.model = OctreeContextModel.from_file(path)
         self.sha256 = self.model.sha256
 
-    def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
+    def _encode_geometry(self, vox: Voxelized, coder) -> list[bytes]:
         from ncodec.codecs.octree_learned import encode_geometry_learned
 
-        vox = voxelize(cloud, _bits(quality))
-        coder = get_coder(backend, device)
-        sections = encode_geometry_learned(vox, coder, self.model)
-        meta = _add_colors(vox, sections, coder, color_step)
-        header = Header(codec=self.name, modality=self.modality, weights_sha256=self.sha256[:16],
-                        backend=coder.backend_id, backend_version=coder.version, quality=float(vox.bits),
-                        shape=(3,), metadata=meta)
-        return PointEncodeResult(header, sections, vox)
+        return encode_geometry_learned(vox, coder, self.model)
 
-    def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> Voxelized:
+    def _decode_geometry(self, sections: list[bytes], coder) -> Voxelized:
         from ncodec.codecs.octree_learned import decode_geometry_learned
-        from ncodec.errors import ModelMismatchError
 
-        if header.codec != self.name:
-            raise BitstreamError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
-        if header.weights_sha256 != self.sha256[:16]:
-            raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
-        if header.backend not in BACKEND_IDS:
-            raise BitstreamError(f"unknown coder backend id {header.backend}")
-        coder = get_coder(BACKEND_IDS[header.backend], device)
-        geometry, colors = _split_colors(header, sections)
-        return _decode_colors(decode_geometry_learned(geometry, coder, self.model), colors, coder)
+        return decode_geometry_learned(sections, coder, self.model)
 
 
 class DracoMeshCodec:
