@@ -8,6 +8,7 @@ from pathlib import Path
 from ncodec.codecs.classical import CLASSICAL, ClassicalImageCodec, load_classical
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.pointcloud import POINTCLOUD_CODECS, OctreeLearnedCodec
+from ncodec.codecs.video_inr import INRVideoCodec
 from ncodec.errors import ModelMismatchError
 from ncodec.models.zoo import find_weights, manifest
 
@@ -30,7 +31,8 @@ REGISTRY: dict[str, CodecSpec] = {
                   "fixed-point context nets, 2 decoding passes per slice"),
     )
 } | {name: CodecSpec(name, "image", make().description) for name, make in CLASSICAL.items()} | {
-    name: CodecSpec(name, cls.modality, cls.description) for name, cls in POINTCLOUD_CODECS.items()}
+    name: CodecSpec(name, cls.modality, cls.description) for name, cls in POINTCLOUD_CODECS.items()} | {
+    INRVideoCodec.name: CodecSpec(INRVideoCodec.name, "video", INRVideoCodec.description)}
 DEFAULT_CODEC = "mean-scale-hyperprior"
 
 _cache: dict[Path, LearnedImageCodec | OctreeLearnedCodec] = {}
@@ -43,6 +45,8 @@ def load_codec(name: str, weights: str | Path | None = None,
         raise ModelMismatchError(f"unknown codec {name!r}; available: {', '.join(sorted(REGISTRY))}")
     if name in CLASSICAL:
         return load_classical(name)
+    if name == INRVideoCodec.name:
+        return INRVideoCodec()
     if name in POINTCLOUD_CODECS:
         if POINTCLOUD_CODECS[name] is not OctreeLearnedCodec:
             return POINTCLOUD_CODECS[name]()
@@ -64,6 +68,6 @@ def list_codecs() -> list[dict[str, object]]:
     """Registered codecs with their shipped weights (if any)."""
     shipped = {e["codec"]: e for e in manifest() if e.get("default")}
     return [{"name": s.name, "modality": s.modality, "description": s.description,
-             "weights": "none needed" if s.name in CLASSICAL or s.name in ("octree-adaptive", "draco", "draco-mesh") else shipped.get(s.name, {}).get("file"),
+             "weights": "none needed" if s.name in CLASSICAL or s.name in ("octree-adaptive", "draco", "draco-mesh", "inr-video") else shipped.get(s.name, {}).get("file"),
              "qualities": shipped.get(s.name, {}).get("qualities")}
             for s in REGISTRY.values()]

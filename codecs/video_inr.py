@@ -81,6 +81,7 @@ class VideoEncodeResult:
     header: Header
     sections: list[bytes]
     stats: dict[str, float]
+    weights: list[list[np.ndarray]]  # each group's quantised integer tensors (what the decoder rebuilds)
 
 
 def _params_layout(net: PatchINR) -> list[tuple[str, tuple[int, ...]]]:
@@ -164,7 +165,6 @@ class INRVideoCodec:
         coder = get_coder(backend, device)
         settings = (config.as_dict(), GROUP_FRAMES, point, steps_scale, seed, backend)
         state = _load_checkpoint(checkpoint, _fingerprint(frames, settings))
-        torch.manual_seed(seed + 7919 * state["next_group"])
         groups = [(a, min(a + GROUP_FRAMES, t_total)) for a in range(0, t_total, GROUP_FRAMES)]
         total_steps = sum(self._steps(point, g, steps_scale) for g in range(len(groups)))
         bar = None
@@ -178,6 +178,7 @@ class INRVideoCodec:
         layout = _params_layout(net_template)
         for g in range(state["next_group"], len(groups)):
             a, b = groups[g]
+            torch.manual_seed(seed + 7919 * g)  # per group, so a resumed fit equals an uninterrupted one
             net = PatchINR(config, rows, cols, b - a).to(device)
             if state["prev_ints"] is not None:
                 _dequantise(net, [q.to(device) for q in state["prev_ints"]], state["steps"])
@@ -187,6 +188,7 @@ class INRVideoCodec:
             state["steps"] = steps
             state["sections"].append(self._code_group(ints, state["prev_ints"], coder))
             state["prev_ints"] = [q.cpu() for q in ints]
+            state["weights"].append([q.numpy().reshape(-1) for q in state["prev_ints"]])
             state["next_group"] = g + 1
             _save_checkpoint(checkpoint, state)
             if on_group is not None:
@@ -199,7 +201,7 @@ class INRVideoCodec:
                         backend=coder.backend_id, backend_version=coder.version, quality=float(level),
                         shape=(t_total, height, width, 3), metadata={"groups": len(groups), "params": params})
         return VideoEncodeResult(header, sections, {"groups": len(groups), "params_per_group": params,
-                                                    "fit_steps": total_steps})
+                                                    "fit_steps": total_steps}, state["weights"])
 
     @staticmethod
     def _steps(point: RatePoint, group: int, scale: float) -> int:
@@ -258,12 +260,39 @@ class INRVideoCodec:
 
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> np.ndarray:
         """Rebuild every group's network and render its frames: uint8 RGB (T, H, W, 3)."""
+        self._check_header(header)
+        t_total, height, width, _ = header.shape
+        out = np.empty((t_total, height, width, 3), dtype=np.uint8)
+        for a, net in self.networks(header, sections, device):
+            with torch.inference_mode():
+                for t in range(net.frames):
+                    frame = net.render(t)[:, :height, :width]
+                    out[a + t] = frame.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return out
+
+    def networks(self, header: Header, sections: list[bytes], device: str = "cpu"):
+        """Yield (first frame, network) per group, rebuilt from the bitstream in order."""
+        for a, b, config, rows, cols, ints, steps in self._groups(header, sections, device):
+            net = PatchINR(config, rows, cols, b - a).to(device)
+            layout = _params_layout(net)
+            _dequantise(net, [torch.from_numpy(v.reshape(shape)).to(device) for v, (_, shape) in zip(ints, layout)],
+                        steps)
+            yield a, net
+
+    def decode_weights(self, header: Header, sections: list[bytes]) -> list[list[np.ndarray]]:
+        """Each group's integer tensors as the decoder parses them (flattened, in parameter order)."""
+        return [ints for *_, ints, _ in self._groups(header, sections, "cpu")]
+
+    def _check_header(self, header: Header) -> None:
         if header.codec != self.name:
             raise BitstreamError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
         if len(header.shape) != 4 or header.shape[3] != 3:
             raise BitstreamError("inr-video bitstream shape is not (T, H, W, 3)")
+
+    def _groups(self, header: Header, sections: list[bytes], device: str):
+        self._check_header(header)
         t_total, height, width, _ = header.shape
         if not sections:
             raise BitstreamError("inr-video bitstream has no sections")
@@ -279,20 +308,11 @@ class INRVideoCodec:
         if len(steps) != len(layout) or sum(sizes) > MAX_PARAMS:
             raise BitstreamError("inr-video parameter layout does not match the network")
         coder = get_coder(BACKEND_IDS[header.backend], device)
-        out = np.empty((t_total, height, width, 3), dtype=np.uint8)
         prev: list[np.ndarray] | None = None
         for g in range(n_groups):
             ints = self._decode_group(sections[1 + g], sizes, prev, coder)
-            a, b = g * group, min((g + 1) * group, t_total)
-            net = PatchINR(config, rows, cols, b - a).to(device)
-            _dequantise(net, [torch.from_numpy(v.reshape(shape)).to(device) for v, (_, shape) in zip(ints, layout)],
-                        steps)
-            with torch.inference_mode():
-                for t in range(b - a):
-                    frame = net.render(t)[:, :height, :width]
-                    out[a + t] = frame.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            yield g * group, min((g + 1) * group, t_total), config, rows, cols, ints, steps
             prev = ints
-        return out
 
     @staticmethod
     def _decode_group(data: bytes, sizes: list[int], prev: list[np.ndarray] | None, coder) -> list[np.ndarray]:
@@ -338,7 +358,8 @@ def _level(quality: float | None) -> int:
 
 
 def _load_checkpoint(path: str | os.PathLike | None, fingerprint: str) -> dict:
-    fresh = {"fingerprint": fingerprint, "next_group": 0, "sections": [], "prev_ints": None, "steps": None}
+    fresh = {"fingerprint": fingerprint, "next_group": 0, "sections": [], "prev_ints": None, "steps": None,
+             "weights": []}
     if path is None or not Path(path).is_file():
         return fresh
     try:

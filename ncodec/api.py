@@ -72,10 +72,16 @@ def _check_output(dst: PathLike, force: bool) -> None:
 
 def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, codec: str | None = None,
            quality: float | None = None, backend: str = "constriction", device: str = "cpu",
-           weights: PathLike | None = None, force: bool = False, color_step: float | None = None) -> bytes:
-    """Encode an image (path, uint8 array or encoded image bytes) or a 3D file to ``.ncd`` bytes; write
-    ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the colour
-    quantisation step (default 8; 0 drops the colours).
+           weights: PathLike | None = None, force: bool = False, color_step: float | None = None,
+           frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
+           fit_effort: float = 1.0) -> bytes:
+    """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
+    bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
+    colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
+    folder of frames, or a uint8 (T, H, W, 3) array with ``codec="inr-video"``) ``frames`` limits the
+    frame count and ``size`` (width, height) scales and centre-crops the frames (for ``.yuv`` it is the
+    raw size); ``progress`` shows the fit's progress bar and ``fit_effort`` scales its steps. A stopped video fit resumes
+    from ``dst.fit``.
 
     Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
     """
@@ -89,6 +95,9 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if dst is not None:
         _check_output(dst, force)
     t0 = time.perf_counter()
+    if _is_video_input(src, codec):
+        return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
+                             frames=frames, size=size, progress=progress, fit_effort=fit_effort)
     if _is_point_input(src, codec):
         return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                               weights=weights, color_step=color_step)
@@ -124,6 +133,69 @@ def _encode_mesh(src: PathLike, dst: PathLike | None, name: str, quality: float 
         atomic_write_bytes(dst, data)
     encode.last_stats = {"bytes": len(data), "points": len(mesh.vertices), "faces": len(mesh.faces),
                          "encode_s": time.perf_counter() - t0, "quality": header.quality, "codec": name}
+    return data
+
+
+def _is_video_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bool:
+    from ncodec.codecs.registry import REGISTRY
+    from ncodec.codecs.videoio import VIDEO_SUFFIXES
+
+    if codec is not None and codec in REGISTRY:
+        return REGISTRY[codec].modality == "video"
+    if not isinstance(src, (str, os.PathLike)):
+        return False
+    p = Path(src)
+    return p.suffix.lower() in VIDEO_SUFFIXES | {".yuv"} or p.is_dir()
+
+
+def read_video_input(src: PathLike | np.ndarray, frames: int | None = None,
+                     size: tuple[int, int] | None = None) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of a clip, a raw 4:2:0 ``.yuv`` file (``size`` is its size), a frame
+    folder or an array."""
+    from ncodec.codecs.videoio import read_video, read_yuv420
+
+    if isinstance(src, np.ndarray):
+        if src.dtype != np.uint8 or src.ndim != 4 or src.shape[3] != 3:
+            raise UnsupportedInputError("video array input must be uint8 of shape (T, H, W, 3)")
+        return np.ascontiguousarray(src[:frames] if frames else src)
+    if not isinstance(src, (str, os.PathLike)):
+        raise UnsupportedInputError("videos are read from files, frame folders or (T, H, W, 3) arrays")
+    if Path(src).suffix.lower() == ".yuv":
+        if size is None:
+            raise UnsupportedInputError("a raw .yuv input needs its size (--size WxH)")
+        return read_yuv420(src, size[0], size[1], frames=frames)
+    return read_video(src, frames=frames, size=size)
+
+
+def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: str | None,
+                  quality: float | None, backend: str, device: str, frames: int | None,
+                  size: tuple[int, int] | None, progress: bool, fit_effort: float) -> bytes:
+    """Videos: fit the INR codec group by group (checkpointed beside ``dst``), then write the bitstream."""
+    from ncodec.codecs import container
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.codecs.registry import REGISTRY, load_codec
+
+    name = codec or "inr-video"
+    if REGISTRY.get(name) is None or REGISTRY[name].modality != "video":
+        raise UnsupportedInputError(f"codec {name!r} does not code video; use inr-video")
+    if not 0.001 <= fit_effort <= 100:
+        raise UnsupportedInputError("fit effort must be in 0.001..100")
+    t0 = time.perf_counter()
+    clip = read_video_input(src, frames, size)
+    model = load_codec(name)
+    checkpoint = None if dst is None else Path(str(dst) + ".fit")
+    t1 = time.perf_counter()
+    result = model.compress(clip, quality=quality, backend=backend, device=device, progress=progress,
+                            checkpoint=checkpoint, steps_scale=fit_effort)
+    data = container.pack(result.header, result.sections)
+    t2 = time.perf_counter()
+    if dst is not None:
+        atomic_write_bytes(dst, data)
+        checkpoint.unlink(missing_ok=True)
+    t, h, w, _ = clip.shape
+    encode.last_stats = {"bytes": len(data), "bpp": 8 * len(data) / (t * h * w), "frames": t, "load_s": t1 - t0,
+                         "encode_s": t2 - t1, "fps": t / (t2 - t1), "quality": result.header.quality,
+                         "codec": result.header.codec}
     return data
 
 
@@ -199,6 +271,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         return _decode_mesh(stream, dst, t0)
     if stream.header.modality == "pointcloud":
         return _decode_points(stream, dst, device, t0, weights)
+    if stream.header.modality == "video":
+        return _decode_video(stream, dst, device, t0)
     image = stream.decode(weights=weights, device=device)
     t1 = time.perf_counter()
     if dst is not None:
@@ -209,6 +283,24 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 
 
 decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _decode_video(stream: Bitstream, dst: PathLike | None, device: str, t0: float) -> np.ndarray:
+    """Video bitstreams decode to uint8 frames (T, H, W, 3); ``dst``: .mp4/.mkv (lossless), .y4m or a
+    folder of PNG frames (a path without a suffix)."""
+    from ncodec.codecs.videoio import write_video
+
+    if dst is not None and Path(dst).suffix.lower() not in ("", ".mp4", ".mkv", ".y4m"):
+        raise UnsupportedInputError("a video bitstream decodes to .mp4, .mkv, .y4m or a frame folder")
+    clip = stream.decode(device=device)
+    t1 = time.perf_counter()
+    if dst is not None:
+        write_video(dst, clip)
+    t, h, w, _ = clip.shape
+    decode.last_stats = {"bytes": stream.size, "bpp": 8 * stream.size / (t * h * w), "frames": t,
+                         "decode_s": time.perf_counter() - t0, "fps": t / max(t1 - t0, 1e-9),
+                         "codec": stream.header.codec}
+    return clip
 
 
 def _decode_mesh(stream: Bitstream, dst: PathLike | None, t0: float) -> np.ndarray:

@@ -33,10 +33,26 @@ def cmd_encode(a: argparse.Namespace) -> int:
     from ncodec import api
 
     api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
-               weights=a.weights, force=a.force, color_step=a.color_step)
+               weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
+               size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort)
     s = api.encode.last_stats
     _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
     return 0
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    """``WxH`` to (width, height)."""
+    if text is None:
+        return None
+    from ncodec.errors import UnsupportedInputError
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UnsupportedInputError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
+    if not (1 <= width <= 16384 and 1 <= height <= 16384):
+        raise UnsupportedInputError(f"size out of range: {text}")
+    return width, height
 
 
 def cmd_decode(a: argparse.Namespace) -> int:
@@ -44,7 +60,10 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
     img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force)
     s = api.decode.last_stats
-    size = f"{len(img)} points" if "points" in s else f"{img.shape[1]}x{img.shape[0]}"
+    if "frames" in s:
+        size = f"{s['frames']} frames of {img.shape[2]}x{img.shape[1]}, {s['fps']:.1f} frames/s"
+    else:
+        size = f"{len(img)} points" if "points" in s else f"{img.shape[1]}x{img.shape[0]}"
     _summary("decoded", s, f" ({size}) -> {a.output}")
     return 0
 
@@ -261,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ncodec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    e = sub.add_parser("encode", help="encode an image file to .ncd")
+    e = sub.add_parser("encode", help="encode an image, video or 3D file to .ncd")
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--codec", default=None, help="registered codec (default: mean-scale-hyperprior)")
@@ -271,11 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
     e.add_argument("--color-step", type=float, default=None,
                    help="point clouds with colours: quantisation step of the colour transform (default 8; 0: no colours)")
+    e.add_argument("--frames", type=int, default=None, help="video: code at most N frames")
+    e.add_argument("--size", default=None,
+                   help="video: WxH to scale and centre-crop the frames to (raw .yuv input: its size)")
+    e.add_argument("--fit-effort", type=float, default=1.0,
+                   help="video: scale the fitting steps of the quality level (faster previews below 1)")
+    e.add_argument("--no-progress", action="store_true", help="video: no progress bar while fitting")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     e.set_defaults(func=cmd_encode)
 
-    d = sub.add_parser("decode", help="decode .ncd to an image file (PNG, PPM, … by extension)")
+    d = sub.add_parser("decode", help="decode .ncd to an image (PNG, PPM, …), a video (.mp4, .mkv, .y4m, "
+                                      "frame folder) or a 3D file (.ply), by the bitstream's modality")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--weights", default=None)

@@ -1,0 +1,184 @@
+"""The inr-video codec: real fits on a small real clip, exact weights through the real coders, resume,
+the CLI, and malformed bitstreams."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from ncodec import api
+from ncodec.codecs import container
+from ncodec.codecs.video_inr import INRVideoCodec
+from ncodec.codecs.videoio import read_video
+from ncodec.entropy.laplace import LAPLACE_THETAS, best_table, laplace_tables
+from ncodec.errors import NcodecError
+
+CLIP = ASSETS / "cockatoo_96x64_8f.mkv"
+EFFORT = 0.04  # 100 fitting steps for the first group, 32 for later ones: enough to see the fit work
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b) ** 2).mean())
+    return 10 * np.log10(255 ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    # 12 frames with an odd size: two groups (8 + 4) and padding to the 8-pixel patch grid
+    frames = read_video(CLIP)
+    return np.concatenate([frames, frames[::-1][:4]])[:, :60, :90]
+
+
+@pytest.fixture(scope="module")
+def coded(clip):
+    codec = INRVideoCodec()
+    result = codec.compress(clip, quality=1, steps_scale=EFFORT)
+    return codec, result, container.pack(result.header, result.sections)
+
+
+def test_round_trip_renders_the_clip(clip, coded):
+    codec, result, data = coded
+    header, sections = container.unpack(data)
+    assert header.modality == "video" and header.shape == (12, 60, 90, 3)
+    assert len(sections) == 1 + 2  # parameters + two groups
+    out = codec.decompress(header, sections)
+    assert out.shape == clip.shape and out.dtype == np.uint8
+    flat = np.broadcast_to(clip.reshape(-1, 3).mean(0).round(), clip.shape)
+    assert _psnr(out, clip) > _psnr(flat, clip) + 3  # the fit learned the picture, not its mean colour
+    assert np.array_equal(codec.decompress(header, sections), out)
+
+
+def test_decoded_weights_equal_the_encoders_quantised_weights(coded):
+    codec, result, data = coded
+    header, sections = container.unpack(data)
+    decoded = codec.decode_weights(header, sections)
+    assert len(decoded) == len(result.weights) == 2
+    for enc, dec in zip(result.weights, decoded):
+        assert all(np.array_equal(a, b) for a, b in zip(enc, dec))
+    # the float parameters are the integers times the float32 steps, bit for bit
+    for (_, net), ints in zip(codec.networks(header, sections), decoded):
+        steps = np.frombuffer(sections[0][-4 * len(ints):], dtype="<f4")
+        for p, q, s in zip(net.parameters(), ints, steps):
+            expect = (q.astype(np.float32) * np.float32(s)).reshape(p.shape)
+            assert np.array_equal(p.detach().numpy(), expect)
+
+
+@pytest.mark.parametrize("backend", ["compressai", "rans-interleaved"])
+def test_other_coder_backends_carry_the_same_weights(clip, coded, backend):
+    codec, result, _ = coded
+    other = codec.compress(clip[:8], quality=1, steps_scale=0.01, backend=backend)
+    data = container.pack(other.header, other.sections)
+    header, sections = container.unpack(data)
+    assert all(np.array_equal(a, b) for a, b in zip(other.weights[0], codec.decode_weights(header, sections)[0]))
+
+
+def test_interrupted_fit_resumes_to_the_same_bitstream(tmp_path, clip):
+    codec = INRVideoCodec()
+    whole = codec.compress(clip, quality=1, steps_scale=0.01)
+    checkpoint = tmp_path / "fit.ckpt"
+
+    def stop_after_first(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        codec.compress(clip, quality=1, steps_scale=0.01, checkpoint=checkpoint, on_group=stop_after_first)
+    assert checkpoint.is_file()
+    groups_fitted = []
+    resumed = codec.compress(clip, quality=1, steps_scale=0.01, checkpoint=checkpoint,
+                             on_group=lambda done, total: groups_fitted.append(done))
+    assert groups_fitted == [2]  # only the second group was fitted again
+    assert resumed.sections == whole.sections
+
+
+def test_laplace_tables_are_fixed_integers():
+    tables = laplace_tables()
+    tables.validate()
+    assert tables.counts.shape[0] == len(LAPLACE_THETAS)
+    digest = hashlib.sha256(tables.counts.astype("<i8").tobytes() + tables.lengths.astype("<i8").tobytes()).hexdigest()
+    assert digest == LAPLACE_DIGEST
+    rng = np.random.default_rng(0)
+    small, large = rng.laplace(0, 0.3, 5000).round(), rng.laplace(0, 20, 5000).round()
+    assert best_table(small) < best_table(large)
+
+
+LAPLACE_DIGEST = "717b61e95bf1d05f7f8163fdb71c1ff1d1a6d0537b762209685dcdc9ee2dfc8b"
+
+
+def test_corrupt_and_truncated_streams_end_in_ncodec_errors(coded):
+    codec, result, data = coded
+    header, sections = container.unpack(data)
+    rng = np.random.default_rng(1)
+    outcomes = {"error": 0, "decoded": 0}
+    cases = [(i, "truncate") for i in range(len(sections))] + [(i, "flip") for i in range(len(sections))] * 15
+    for index, kind in cases:
+        broken = list(sections)
+        raw = bytearray(broken[index])
+        if kind == "truncate":
+            raw = raw[: int(rng.integers(0, len(raw)))]
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                raw[int(rng.integers(0, len(raw)))] ^= 1 << int(rng.integers(0, 8))
+        broken[index] = bytes(raw)
+        try:
+            out = codec.decompress(header, broken)
+            assert out.shape == (12, 60, 90, 3)
+            outcomes["decoded"] += 1
+        except NcodecError:
+            outcomes["error"] += 1
+    assert outcomes["error"] >= len(sections)  # every truncation at least
+    for cut in (0, 10, len(data) // 2, len(data) - 1):
+        with pytest.raises(NcodecError):
+            api.decode(data[:cut])
+    with pytest.raises(NcodecError):
+        codec.decompress(header, sections[:-1])
+    with pytest.raises(NcodecError):
+        codec.decompress(container.Header(**{**header.__dict__, "shape": (12, 60, 90)}), sections)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ncodec", *args], capture_output=True, text=True)
+
+
+def test_cli_encodes_and_decodes_video(tmp_path):
+    out = tmp_path / "clip.ncd"
+    r = _cli("encode", str(CLIP), str(out), "--codec", "inr-video", "--quality", "1", "--frames", "4",
+             "--size", "64x48", "--fit-effort", "0.02", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "bpp" in r.stdout and out.is_file() and not (tmp_path / "clip.ncd.fit").exists()
+    info = api.info(out)
+    assert info["modality"] == "video" and info["shape"] == [4, 48, 64, 3]
+    for target in ("back.mkv", "back.y4m", "frames"):
+        r = _cli("decode", str(out), str(tmp_path / target))
+        assert r.returncode == 0, r.stderr
+        assert read_video(tmp_path / target).shape == (4, 48, 64, 3)
+    frames = read_video(tmp_path / "back.mkv")
+    assert np.array_equal(frames, api.decode(out))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["raw.yuv", "o.ncd"], "needs its size"),
+    (["CLIP", "o.ncd", "--codec", "inr-video", "--quality", "9"], "quality"),
+    (["CLIP", "o.ncd", "--codec", "inr-video", "--size", "64by48"], "WIDTHxHEIGHT"),
+    (["CLIP", "o.ncd", "--codec", "inr-video", "--fit-effort", "0"], "effort"),
+])
+def test_cli_rejects_bad_video_input_in_one_line(tmp_path, args, message):
+    (tmp_path / "raw.yuv").write_bytes(b"\0" * 100)
+    args = [str(CLIP) if a == "CLIP" else str(tmp_path / a) if a.endswith((".yuv", ".ncd")) else a for a in args]
+    r = _cli("encode", *args)
+    assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.ncd").exists()
+
+
+def test_decoding_video_to_an_image_suffix_is_refused(tmp_path, coded):
+    _, _, data = coded
+    (tmp_path / "v.ncd").write_bytes(data)
+    r = _cli("decode", str(tmp_path / "v.ncd"), str(tmp_path / "v.png"))
+    assert r.returncode != 0 and "decodes to" in r.stderr and not (tmp_path / "v.png").exists()
+
