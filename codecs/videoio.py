@@ -22,7 +22,8 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mpg", ".mpeg", ".mov", ".webm", ".y4
 MAX_FRAMES = 100_000
 
 
-def _resize_cover(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_cover(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale ``frame`` to cover (width, height) with its aspect kept (Lanczos), then centre-crop."""
     from PIL import Image
 
     h, w = frame.shape[:2]
@@ -57,7 +58,7 @@ def read_video(path: str | os.PathLike, frames: int | None = None, start: int = 
                 if frames is not None and len(out) >= frames:
                     break
                 rgb = frame.to_ndarray(format="rgb24")
-                out.append(_resize_cover(rgb, *size) if size else rgb)
+                out.append(resize_cover(rgb, *size) if size else rgb)
                 if len(out) > MAX_FRAMES:
                     raise UnsupportedInputError(f"{p.name} has more than {MAX_FRAMES} frames")
     except UnsupportedInputError:
@@ -110,7 +111,7 @@ def _read_frame_folder(folder: Path, frames: int | None, start: int, size: tuple
     for f in files:
         img = read_image(f)
         img = np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img
-        out.append(_resize_cover(img, *size) if size else img)
+        out.append(resize_cover(img, *size) if size else img)
     if len({a.shape for a in out}) != 1:
         raise UnsupportedInputError(f"frames in {folder} differ in size; give a size")
     return np.stack(out)

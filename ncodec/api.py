@@ -150,9 +150,10 @@ def _is_video_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bo
 
 def read_video_input(src: PathLike | np.ndarray, frames: int | None = None,
                      size: tuple[int, int] | None = None) -> np.ndarray:
-    """Frames (T, H, W, 3) uint8 of a clip, a raw 4:2:0 ``.yuv`` file (``size`` is its size), a frame
-    folder or an array."""
-    from ncodec.codecs.videoio import read_video, read_yuv420
+    """Frames (T, H, W, 3) uint8 of a clip, a raw 4:2:0 ``.yuv`` file (``size`` is its size unless the
+    name is UVG's, which states it), a frame folder or an array."""
+    from ncodec.codecs.videoio import read_yuv420
+    from ncodec.datasets.video import UVG_NAME, read_source
 
     if isinstance(src, np.ndarray):
         if src.dtype != np.uint8 or src.ndim != 4 or src.shape[3] != 3:
@@ -160,11 +161,11 @@ def read_video_input(src: PathLike | np.ndarray, frames: int | None = None,
         return np.ascontiguousarray(src[:frames] if frames else src)
     if not isinstance(src, (str, os.PathLike)):
         raise UnsupportedInputError("videos are read from files, frame folders or (T, H, W, 3) arrays")
-    if Path(src).suffix.lower() == ".yuv":
+    if Path(src).suffix.lower() == ".yuv" and not UVG_NAME.match(Path(src).name):
         if size is None:
             raise UnsupportedInputError("a raw .yuv input needs its size (--size WxH)")
         return read_yuv420(src, size[0], size[1], frames=frames)
-    return read_video(src, frames=frames, size=size)
+    return read_source(src, frames=frames, size=size)
 
 
 def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: str | None,
