@@ -123,7 +123,21 @@ def cmd_eval(a: argparse.Namespace) -> int:
     except ValueError:
         raise UnsupportedInputError(f"--qualities must be comma-separated numbers, got {a.qualities!r}") from None
     from ncodec.codecs.registry import REGISTRY
+    from ncodec.evaluation.video_eval import is_video_dataset
 
+    if is_video_dataset(a.dataset, a.codec):
+        from ncodec.evaluation.video_eval import run_video_eval
+
+        doc = run_video_eval(a.dataset, a.codec, qualities, a.output, frames=a.frames, size=_size(a.size),
+                             pix_fmt=a.pix_fmt, fit_effort=a.fit_effort, backend=a.backend)
+        r = doc["results"]
+        print(f"{len(doc['clips'])} clip(s): {', '.join(doc['clips'])}")
+        print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'enc fps':>8} {'dec fps':>8}")
+        for i, q in enumerate(doc["qualities"]):
+            print(f"{q:>8g} {r['bpp'][i]:8.4f} {r['psnr-rgb'][i]:9.3f} {r['psnr-y'][i]:8.3f} "
+                  f"{r['encode_fps'][i]:8.2f} {r['decode_fps'][i]:8.1f}")
+        print(f"wrote {a.output}")
+        return 0
     if a.codec in REGISTRY and REGISTRY[a.codec].modality == "pointcloud":
         from ncodec.evaluation.pointcloud_eval import run_pointcloud_eval
 
@@ -328,8 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output")
     x.set_defaults(func=cmd_export)
 
-    ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on an image or 3D folder (real bitstreams)")
-    ev.add_argument("dataset", help="image folder (e.g. ../shared/data/kodak), or a folder of 3D files for a point-cloud codec (qualities = bit depths)")
+    ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on images, video or 3D (real bitstreams)")
+    ev.add_argument("dataset", help="image folder (e.g. ../shared/data/kodak); a folder of 3D files for a point-cloud "
+                                    "codec (qualities = bit depths); a clip, frame folder or folder of clips for "
+                                    "inr-video, x264/x265 (qualities = CRFs) or an image codec per frame")
     ev.add_argument("--codec", default="mean-scale-hyperprior")
     ev.add_argument("--qualities", default=None,
                     help="comma-separated qualities (default: the codec's grid, see `ncodec models`)")
@@ -339,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
                     help="entropy coder backend (the decoder reads it from the bitstream)")
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--frames", type=int, default=None, help="video: first N frames of each clip")
+    ev.add_argument("--size", default=None, help="video: scale and centre-crop to WxH")
+    ev.add_argument("--pix-fmt", default="yuv420p", choices=["yuv420p", "yuv444p"], help="x264/x265 pixel format")
+    ev.add_argument("--fit-effort", type=float, default=1.0, help="inr-video: scale the fitting steps")
     ev.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bdrate", help="Bjontegaard delta rate/quality of TEST against ANCHOR result files")

@@ -63,3 +63,41 @@ def test_baselines_rate_and_quality_move_with_crf(codec):
     assert bpp == sorted(bpp) and psnr == sorted(psnr) and psnr[-1] > 33
     size, decoded, _ = code_frames(frames, codec, 30, "yuv444p")
     assert decoded.shape == frames.shape and size > 0
+
+
+def test_video_eval_over_a_folder_of_clips_feeds_plot_and_bdrate(tmp_path):
+    import json
+    import shutil
+
+    from ncodec.evaluation.video_eval import run_video_eval
+    from ncodec.evaluation.plot import plot_rd
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(CLIP, folder / "a.mkv")
+    write_video(folder / "b.mkv", read_video(CLIP)[::-1].copy())
+    x265 = run_video_eval(folder, "x265", [24, 34, 44], tmp_path / "x265.json", frames=6)
+    jpeg = run_video_eval(folder, "jpeg", [30, 60, 90], tmp_path / "jpeg.json", frames=6)
+    assert x265["clips"] == ["a.mkv", "b.mkv"] and len(x265["per_clip"]) == 2
+    for doc in (x265, jpeg):
+        r = doc["results"]
+        assert all(len(r[k]) == 3 for k in ("bpp", "psnr-rgb", "psnr-y", "encode_fps", "decode_fps"))
+        clip_rows = doc["per_clip"][0]["rows"]
+        assert all(len(row["psnr-rgb-per-frame"]) == 6 for row in clip_rows)
+        assert np.isclose(r["bpp"][0], np.mean([c["results"]["bpp"][0] for c in doc["per_clip"]]))
+    assert x265["results"]["bpp"][0] > x265["results"]["bpp"][2]  # lower CRF, more bits
+    assert jpeg["results"]["psnr-rgb"][2] > jpeg["results"]["psnr-rgb"][0]
+    assert json.loads((tmp_path / "x265.json").read_text())["name"] == "x265-yuv420p"
+    plot_rd([str(tmp_path / "x265.json"), str(tmp_path / "jpeg.json")], tmp_path / "rd.png", ["psnr-rgb"],
+            anchor=str(tmp_path / "x265.json"))
+    assert (tmp_path / "rd.png").stat().st_size > 0
+
+
+def test_video_eval_rejects_what_it_cannot_code(tmp_path):
+    from ncodec.evaluation.video_eval import run_video_eval
+
+    with pytest.raises(UnsupportedInputError, match="cannot code video"):
+        run_video_eval(CLIP, "draco", None, tmp_path / "o.json")
+    with pytest.raises(UnsupportedInputError, match="not found"):
+        run_video_eval(tmp_path / "none.mp4", "x264", None, tmp_path / "o.json")
+    assert not (tmp_path / "o.json").exists()
