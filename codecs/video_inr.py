@@ -62,14 +62,15 @@ class RatePoint:
 
 
 QUALITY_LEVELS: dict[int, RatePoint] = {
-    1: RatePoint(hidden=48, channels=4, weight_bits=6, rate_weight=4e-5, steps_first=2500, steps_next=800),
-    2: RatePoint(hidden=64, channels=6, weight_bits=6, rate_weight=2e-5, steps_first=2500, steps_next=800),
-    3: RatePoint(hidden=96, channels=8, weight_bits=7, rate_weight=1e-5, steps_first=3000, steps_next=1000),
-    4: RatePoint(hidden=128, channels=12, weight_bits=7, rate_weight=5e-6, steps_first=3000, steps_next=1000),
-    5: RatePoint(hidden=160, channels=16, weight_bits=8, rate_weight=2.5e-6, steps_first=3500, steps_next=1200),
+    1: RatePoint(hidden=48, channels=4, weight_bits=6, rate_weight=4e-4, steps_first=8000, steps_next=4000),
+    2: RatePoint(hidden=64, channels=6, weight_bits=6, rate_weight=2e-4, steps_first=8000, steps_next=4000),
+    3: RatePoint(hidden=96, channels=8, weight_bits=7, rate_weight=1e-4, steps_first=8000, steps_next=4000),
+    4: RatePoint(hidden=128, channels=12, weight_bits=7, rate_weight=5e-5, steps_first=8000, steps_next=4000),
+    5: RatePoint(hidden=160, channels=16, weight_bits=8, rate_weight=2.5e-5, steps_first=8000, steps_next=4000),
 }
 DEFAULT_QUALITY = 3
-GROUP_FRAMES = 8
+GROUP_FRAMES = 16
+MAX_GROUP_FRAMES = 256
 PATCH = 8
 BATCH_PATCHES = 2048
 QAT_FRACTION = 0.3
@@ -105,7 +106,7 @@ def _unpack_params(data: bytes) -> tuple[PatchINRConfig, int, np.ndarray]:
     if fmt != FORMAT:
         raise BitstreamError(f"unknown inr-video section format {fmt}")
     if not (2 <= patch <= 32 and 1 <= hidden <= MAX_HIDDEN and 1 <= layers <= 8 and channels <= 64
-            and fxy <= 12 and ft <= 12 and 1 <= group <= MAX_FRAMES):
+            and fxy <= 12 and ft <= 12 and 1 <= group <= MAX_GROUP_FRAMES):
         raise BitstreamError("inr-video network parameters out of range")
     if len(data) != head + 4 * count:
         raise BitstreamError("inr-video parameter section has the wrong size")
@@ -140,16 +141,17 @@ class INRVideoCodec:
     name = "inr-video"
     modality = "video"
     sha256 = NO_WEIGHTS
-    description = ("INR video (NIRVANA-style patch networks per group of 8 frames, initialised from the "
+    description = ("INR video (NIRVANA-style patch networks per group of 16 frames, initialised from the "
                    "previous group, quantisation-aware fitting, Laplace-coded weight changes); quality 1-5")
 
     def compress(self, frames: np.ndarray, quality: float | None = None, backend: str = "constriction",
                  device: str = "cpu", progress: bool = False, checkpoint: str | os.PathLike | None = None,
-                 seed: int = 0, steps_scale: float = 1.0,
+                 seed: int = 0, steps_scale: float = 1.0, group_frames: int = GROUP_FRAMES,
                  on_group: Callable[[int, int], None] | None = None) -> VideoEncodeResult:
         """Code uint8 RGB frames (T, H, W, 3). ``checkpoint``: a file that records finished groups, so a
         fit that is stopped resumes there (deleted by the caller once the bitstream is written).
-        ``steps_scale`` scales the fitting steps (tests and quick previews)."""
+        ``steps_scale`` scales the fitting steps (tests and quick previews); ``group_frames`` is the number
+        of frames one network represents."""
         if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
             raise UnsupportedInputError("video input must be uint8 frames of shape (T, H, W, 3)")
         t_total, height, width, _ = frames.shape
@@ -157,15 +159,17 @@ class INRVideoCodec:
             raise UnsupportedInputError(f"inr-video codes 1..{MAX_FRAMES} frames, got {t_total}")
         if height < PATCH or width < PATCH:
             raise UnsupportedInputError(f"frames must be at least {PATCH}x{PATCH}")
+        if not 1 <= group_frames <= MAX_GROUP_FRAMES:
+            raise UnsupportedInputError(f"frames per group must be in 1..{MAX_GROUP_FRAMES}")
         level = _level(quality)
         point = QUALITY_LEVELS[level]
         config = PatchINRConfig(patch=PATCH, hidden=point.hidden, channels=point.channels)
         padded = _pad_to(frames, PATCH)
         rows, cols = padded.shape[1] // PATCH, padded.shape[2] // PATCH
         coder = get_coder(backend, device)
-        settings = (config.as_dict(), GROUP_FRAMES, point, steps_scale, seed, backend)
+        settings = (config.as_dict(), group_frames, point, steps_scale, seed, backend)
         state = _load_checkpoint(checkpoint, _fingerprint(frames, settings))
-        groups = [(a, min(a + GROUP_FRAMES, t_total)) for a in range(0, t_total, GROUP_FRAMES)]
+        groups = [(a, min(a + group_frames, t_total)) for a in range(0, t_total, group_frames)]
         total_steps = sum(self._steps(point, g, steps_scale) for g in range(len(groups)))
         bar = None
         if progress:
@@ -174,7 +178,7 @@ class INRVideoCodec:
             done = sum(self._steps(point, g, steps_scale) for g in range(state["next_group"]))
             bar = tqdm(total=total_steps, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True,
                        desc=f"fitting {len(groups)} groups")
-        net_template = PatchINR(config, rows, cols, GROUP_FRAMES)
+        net_template = PatchINR(config, rows, cols, group_frames)
         layout = _params_layout(net_template)
         for g in range(state["next_group"], len(groups)):
             a, b = groups[g]
@@ -195,7 +199,7 @@ class INRVideoCodec:
                 on_group(g + 1, len(groups))
         if bar is not None:
             bar.close()
-        sections = [_pack_params(config, GROUP_FRAMES, point.rate_weight, state["steps"])] + state["sections"]
+        sections = [_pack_params(config, group_frames, point.rate_weight, state["steps"])] + state["sections"]
         params = sum(math.prod(shape) for _, shape in layout)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS,
                         backend=coder.backend_id, backend_version=coder.version, quality=float(level),
