@@ -17,75 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
+import torch
 
-from ncodec.codecs import container
-from ncodec.codecs.registry import load_codec
 from ncodec.codecs.videoio import read_video
 from ncodec.datasets.images import data_root
 from ncodec.evaluation.bdrate import Curve, bd_rate
-from ncodec.evaluation.video_baselines import _psnr, evaluate, luma
+from ncodec.evaluation.video_baselines import evaluate
+from ncodec.evaluation.video_eval import evaluate_inr, evaluate_per_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = ["cityCC0.mpg", "tree.avi", "cockatoo.mp4"]
 CRFS = [22, 27, 32, 37, 42]
 IMAGE_QUALITIES = [1.0, 1.75, 2.5, 3.25, 4.0]
-
-
-def per_frame_image_codec(frames: np.ndarray, name: str = "mean-scale-hyperprior") -> dict:
-    codec = load_codec(name)
-    t, h, w, _ = frames.shape
-    rows = []
-    for q in IMAGE_QUALITIES:
-        size, rgb, y, t0 = 0, [], [], time.perf_counter()
-        for frame in frames:
-            enc = codec.compress(frame, quality=q)
-            data = container.pack(enc.header, enc.sections)
-            header, sections = container.unpack(data)
-            out = codec.decompress(header, sections)
-            size += len(data)
-            rgb.append(_psnr(frame, out))
-            y.append(_psnr(luma(frame[None])[0], luma(out[None])[0]))
-        rows.append({"quality": q, "bytes": size, "bpp": 8 * size / (w * h * t), "psnr-rgb": float(np.mean(rgb)),
-                     "psnr-y": float(np.mean(y)), "fps": t / (time.perf_counter() - t0)})
-    return {"name": f"{name} (per frame)", "codec": name, "frames": t, "width": w, "height": h,
-            "qualities": IMAGE_QUALITIES, "rows": rows,
-            "results": {k: [r[k] for r in rows] for k in ("bpp", "psnr-rgb", "psnr-y")}}
-
-
-def inr_video(frames: np.ndarray, qualities: list[int], threads: int) -> dict:
-    """Fit, code and decode every quality level; rate from the real bitstream."""
-    import torch
-
-    from ncodec.codecs.video_inr import INRVideoCodec
-
-    torch.set_num_threads(threads)
-    codec = INRVideoCodec()
-    t, h, w, _ = frames.shape
-    rows = []
-    for q in qualities:
-        t0 = time.perf_counter()
-        result = codec.compress(frames, quality=q)
-        data = container.pack(result.header, result.sections)
-        t1 = time.perf_counter()
-        header, sections = container.unpack(data)
-        out = codec.decompress(header, sections)
-        t2 = time.perf_counter()
-        rgb = [_psnr(a, b) for a, b in zip(frames, out)]
-        y = [_psnr(a, b) for a, b in zip(luma(frames), luma(out))]
-        rows.append({"quality": q, "bytes": len(data), "bpp": 8 * len(data) / (w * h * t),
-                     "psnr-rgb": float(np.mean(rgb)), "psnr-y": float(np.mean(y)), "fit_s": t1 - t0,
-                     "encode_fps": t / (t1 - t0), "decode_fps": t / (t2 - t1),
-                     "group_bytes": [len(x) for x in sections[1:]], "params_per_group": result.stats["params_per_group"],
-                     "fit_steps": result.stats["fit_steps"], "threads": threads})
-        print(f"  inr-video q{q}: {rows[-1]['bpp']:.4f} bpp {rows[-1]['psnr-rgb']:.2f} dB, fit {t1 - t0:.0f} s, "
-              f"decode {rows[-1]['decode_fps']:.0f} frames/s", flush=True)
-    return {"name": "inr-video", "codec": "inr-video", "frames": t, "width": w, "height": h,
-            "qualities": qualities, "rows": rows,
-            "results": {k: [r[k] for r in rows] for k in ("bpp", "psnr-rgb", "psnr-y")}}
 
 
 def main() -> int:
@@ -98,6 +43,7 @@ def main() -> int:
     p.add_argument("--qualities", default="1,2,3,4,5", help="inr-video quality levels")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
+    torch.set_num_threads(a.threads)
     width, height = (int(v) for v in a.size.split("x"))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,11 +55,11 @@ def main() -> int:
         fresh, docs = [], []
         if a.only != "inr-video":
             fresh += [evaluate(frames, codec, CRFS, pix_fmt) for codec in ("x264", "x265") for pix_fmt in ("yuv420p", "yuv444p")]
-            fresh.append(per_frame_image_codec(frames))
+            fresh.append(evaluate_per_frame(frames, "mean-scale-hyperprior", IMAGE_QUALITIES))
         else:
             docs += [json.loads(f.read_text()) for f in sorted(out.glob(f"{stem}-*.json")) if not f.stem.endswith("inr-video")]
         if a.only != "baselines":
-            fresh.append(inr_video(frames, [int(q) for q in a.qualities.split(",")], a.threads))
+            fresh.append(evaluate_inr(frames, [float(q) for q in a.qualities.split(",")]))
         elif (out / f"{stem}-inr-video.json").is_file():
             docs.append(json.loads((out / f"{stem}-inr-video.json").read_text()))
         docs += fresh
