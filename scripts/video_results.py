@@ -24,6 +24,7 @@ import torch
 from ncodec.codecs.videoio import read_video
 from ncodec.datasets.images import data_root
 from ncodec.evaluation.bdrate import Curve, bd_rate
+from ncodec.evaluation.plot import plot_rd
 from ncodec.evaluation.video_baselines import evaluate
 from ncodec.evaluation.video_eval import evaluate_inr, evaluate_per_frame
 
@@ -38,7 +39,8 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--size", default="320x192")
     p.add_argument("--out", default=str(ROOT / "results" / "video"))
-    p.add_argument("--only", choices=["inr-video", "baselines"], default=None)
+    p.add_argument("--only", choices=["inr-video", "baselines", "plots"], default=None,
+                   help="rerun one part and reuse the other's JSON (plots: only the summary and the plots)")
     p.add_argument("--clips", default=",".join(CLIPS))
     p.add_argument("--qualities", default="1,2,3,4,5", help="inr-video quality levels")
     p.add_argument("--threads", type=int, default=2)
@@ -53,12 +55,12 @@ def main() -> int:
         frames = read_video(data_root() / "video" / clip, frames=a.frames, size=(width, height))
         stem = Path(clip).stem
         fresh, docs = [], []
-        if a.only != "inr-video":
+        if a.only not in ("inr-video", "plots"):
             fresh += [evaluate(frames, codec, CRFS, pix_fmt) for codec in ("x264", "x265") for pix_fmt in ("yuv420p", "yuv444p")]
             fresh.append(evaluate_per_frame(frames, "mean-scale-hyperprior", IMAGE_QUALITIES))
         else:
             docs += [json.loads(f.read_text()) for f in sorted(out.glob(f"{stem}-*.json")) if not f.stem.endswith("inr-video")]
-        if a.only != "baselines":
+        if a.only not in ("baselines", "plots"):
             fresh.append(evaluate_inr(frames, [float(q) for q in a.qualities.split(",")]))
         elif (out / f"{stem}-inr-video.json").is_file():
             docs.append(json.loads((out / f"{stem}-inr-video.json").read_text()))
@@ -71,6 +73,9 @@ def main() -> int:
             r = doc["results"]
             print(f"{clip:14s} {doc['name']:34s} " + "  ".join(f"{b:.3f}/{q:.2f}" for b, q in zip(r["bpp"], r["psnr-rgb"])),
                   flush=True)
+        names = [f"{stem}-{d['name'].split(' ')[0]}.json" for d in docs]
+        plot_rd([str(out / n) for n in sorted(names) if n != f"{stem}-x265-yuv420p.json"], out / f"{stem}-rd.png", ["psnr-rgb"],
+                anchor=str(out / f"{stem}-x265-yuv420p.json"), title=f"{clip}, {a.frames} frames at {a.size}")
         anchor = next(d for d in docs if d["name"] == "x265-yuv420p")["results"]
         summary[clip] = {d["name"]: _bd(anchor, d["results"]) for d in docs if d["name"] != "x265-yuv420p"}
         inr = next((d for d in docs if d["name"] == "inr-video"), None)

@@ -181,3 +181,14 @@ def test_decoding_video_to_an_image_suffix_is_refused(tmp_path, coded):
     r = _cli("decode", str(tmp_path / "v.ncd"), str(tmp_path / "v.png"))
     assert r.returncode != 0 and "decodes to" in r.stderr and not (tmp_path / "v.png").exists()
 
+
+
+def test_eval_reports_rate_quality_and_speed_of_inr_video(tmp_path):
+    from ncodec.evaluation.video_eval import run_video_eval
+
+    doc = run_video_eval(CLIP, "inr-video", [1, 2], tmp_path / "inr.json", frames=4, fit_effort=0.02)
+    rows = doc["per_clip"][0]["rows"]
+    assert [r["quality"] for r in rows] == [1, 2]
+    assert rows[1]["params_per_group"] > rows[0]["params_per_group"] and rows[1]["bytes"] > rows[0]["bytes"]
+    assert all(len(r["psnr-y-per-frame"]) == 4 and r["fit_s"] > 0 and r["decode_fps"] > 0 for r in rows)
+    assert np.isclose(doc["results"]["bpp"][0], 8 * rows[0]["bytes"] / (4 * 64 * 96))
