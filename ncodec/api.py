@@ -268,6 +268,7 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         _check_output(dst, force)
     t0 = time.perf_counter()
     stream = open(src)
+    _check_modality(stream.header)
     if stream.header.modality == "mesh":
         return _decode_mesh(stream, dst, t0)
     if stream.header.modality == "pointcloud":
@@ -284,6 +285,16 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 
 
 decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _check_modality(header: Any) -> None:
+    """The header's modality must be the one its codec codes (else a crafted header could route a
+    stream to the wrong output path)."""
+    from ncodec.codecs.registry import REGISTRY
+
+    spec = REGISTRY.get(header.codec)
+    if spec is not None and spec.modality != header.modality:
+        raise BitstreamError(f"codec {header.codec!r} codes {spec.modality}, but the header says {header.modality}")
 
 
 def _decode_video(stream: Bitstream, dst: PathLike | None, device: str, t0: float) -> np.ndarray:

@@ -118,7 +118,8 @@ def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
 
 def run_campaign(decode: Callable[[bytes], np.ndarray], seeds: list[bytes], cases: int, seed: int,
                  time_limit_s: float = 20.0) -> dict[str, Any]:
-    """Decode ``cases`` mutants; every outcome must be an NcodecError or an image of the declared shape."""
+    """Decode ``cases`` mutants; every outcome must be an NcodecError or an image (or video) of the
+    declared shape."""
     rng = random.Random(seed)
     stats: dict[str, Any] = {"cases": 0, "errors": 0, "images": 0, "failures": [], "max_case_s": 0.0}
     for n in range(cases):
@@ -127,8 +128,11 @@ def run_campaign(decode: Callable[[bytes], np.ndarray], seeds: list[bytes], case
         try:
             out = decode(data)
             header, _ = container.unpack(data)
-            c, h, w = header.shape
-            expected = (h, w) if c == 1 else (h, w, 3)
+            if header.modality == "video":
+                expected = tuple(header.shape)  # (T, H, W, 3)
+            else:
+                c, h, w = header.shape
+                expected = (h, w) if c == 1 else (h, w, 3)
             if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.uint8:
                 stats["failures"].append(f"case {n} ({kind}): wrong output {getattr(out, 'shape', type(out))}")
             else:

@@ -137,6 +137,10 @@ def test_corrupt_and_truncated_streams_end_in_ncodec_errors(coded):
             api.decode(data[:cut])
     with pytest.raises(NcodecError):
         codec.decompress(header, sections[:-1])
+    for modality in ("image", "pointcloud", "mesh"):  # a header naming another modality is refused up front
+        relabelled = container.pack(container.Header(**{**header.__dict__, "modality": modality}), sections)
+        with pytest.raises(NcodecError, match="codes video"):
+            api.decode(relabelled)
     with pytest.raises(NcodecError):
         codec.decompress(container.Header(**{**header.__dict__, "shape": (12, 60, 90)}), sections)
 
