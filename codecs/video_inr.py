@@ -177,7 +177,7 @@ class INRVideoCodec:
 
             done = sum(self._steps(point, g, steps_scale) for g in range(state["next_group"]))
             bar = tqdm(total=total_steps, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True,
-                       desc=f"fitting {len(groups)} groups")
+                       desc=f"fitting {len(groups)} group{'s' if len(groups) > 1 else ''}")
         net_template = PatchINR(config, rows, cols, group_frames)
         layout = _params_layout(net_template)
         for g in range(state["next_group"], len(groups)):
