@@ -225,7 +225,7 @@ class INRVideoCodec:
         qat_from = int(n_steps * (1 - QAT_FRACTION))
         step_t = None if steps is None else [torch.tensor(s, device=target.device) for s in steps]
         prev = None if first else [q.to(target.device, torch.float32) for q in prev_ints]
-        pixels = float(batch * 3 * net.config.patch ** 2)
+        samples = float(n * 3 * net.config.patch ** 2)
         gen = torch.Generator(device="cpu").manual_seed(int(n_steps) * 31 + n)
         for i in range(n_steps):
             if i == qat_from and step_t is None:
@@ -240,9 +240,9 @@ class INRVideoCodec:
                 params = {k: _fake_quant(p, s) for (k, p), s in zip(params.items(), step_t)}
             pred = torch.func.functional_call(net, params, (coords[0][idx], coords[1][idx], coords[2][idx]))
             loss = F.mse_loss(pred, patches[idx])
-            if prev is not None:  # bits of the change against the previous group, per pixel of the batch
-                rate = sum((p / s - q).abs().sum() for p, s, q in zip(net.parameters(), step_t, prev))
-                loss = loss + point.rate_weight * rate * (batch / n) / pixels * 1e3
+            if prev is not None:  # L1 of the change in steps (a Laplace rate proxy) per sample of the group
+                change = sum((p / s - q).abs().sum() for p, s, q in zip(net.parameters(), step_t, prev))
+                loss = loss + point.rate_weight * 1e3 * change / samples
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -70,11 +70,13 @@ class PatchINR(nn.Module):
         rows, cols = torch.meshgrid(torch.arange(self.grid_rows), torch.arange(self.grid_cols), indexing="ij")
         return torch.full((rows.numel(),), t, dtype=torch.long), rows.reshape(-1), cols.reshape(-1)
 
-    def render(self, t: int) -> torch.Tensor:
-        """Frame ``t`` of the group as float (3, rows·P, cols·P), clamped to [0, 1]."""
+    def render(self, t: int, chunk: int = 16384) -> torch.Tensor:
+        """Frame ``t`` of the group as float (3, rows·P, cols·P), clamped to [0, 1]; the patches go
+        through the network ``chunk`` at a time, so memory stays bounded at any frame size."""
         p = self.config.patch
-        patches = self(*self.patch_grid(t)).clamp_(0.0, 1.0)
-        grid = patches.view(self.grid_rows, self.grid_cols, 3, p, p).permute(2, 0, 3, 1, 4)
+        coords = self.patch_grid(t)
+        patches = torch.cat([self(*(c[i:i + chunk] for c in coords)) for i in range(0, coords[0].numel(), chunk)])
+        grid = patches.clamp_(0.0, 1.0).view(self.grid_rows, self.grid_cols, 3, p, p).permute(2, 0, 3, 1, 4)
         return grid.reshape(3, self.grid_rows * p, self.grid_cols * p)
 
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import ASSETS
 from ncodec import api
@@ -196,3 +197,11 @@ def test_eval_reports_rate_quality_and_speed_of_inr_video(tmp_path):
     assert rows[1]["params_per_group"] > rows[0]["params_per_group"] and rows[1]["bytes"] > rows[0]["bytes"]
     assert all(len(r["psnr-y-per-frame"]) == 4 and r["fit_s"] > 0 and r["decode_fps"] > 0 for r in rows)
     assert np.isclose(doc["results"]["bpp"][0], 8 * rows[0]["bytes"] / (4 * 64 * 96))
+
+
+def test_rendering_in_patch_chunks_gives_the_same_frame(coded):
+    codec, _, data = coded
+    header, sections = container.unpack(data)
+    _, net = next(codec.networks(header, sections))
+    with torch.inference_mode():
+        assert torch.allclose(net.render(3, chunk=7), net.render(3), atol=1e-6)  # float: BLAS may block differently
