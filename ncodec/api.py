@@ -362,4 +362,8 @@ def info(src: PathLike | bytes) -> dict[str, Any]:
            "metadata": h.metadata, "bytes": s.size, "sections": [len(x) for x in s.sections]}
     if h.modality == "image" and height and width:
         out["bpp"] = 8 * s.size / (height * width)
+    if h.modality == "video" and len(h.shape) == 4:
+        frames, height, width = h.shape[:3]
+        out["frames"] = frames
+        out["bpp"] = 8 * s.size / (frames * height * width)
     return out

@@ -157,7 +157,8 @@ def test_cli_encodes_and_decodes_video(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "bpp" in r.stdout and out.is_file() and not (tmp_path / "clip.ncd.fit").exists()
     info = api.info(out)
-    assert info["modality"] == "video" and info["shape"] == [4, 48, 64, 3]
+    assert info["modality"] == "video" and info["shape"] == [4, 48, 64, 3] and info["frames"] == 4
+    assert info["bpp"] == pytest.approx(8 * out.stat().st_size / (4 * 48 * 64))
     for target in ("back.mkv", "back.y4m", "frames"):
         r = _cli("decode", str(out), str(tmp_path / target))
         assert r.returncode == 0, r.stderr
