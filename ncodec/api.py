@@ -74,14 +74,14 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            quality: float | None = None, backend: str = "constriction", device: str = "cpu",
            weights: PathLike | None = None, force: bool = False, color_step: float | None = None,
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
-           fit_effort: float = 1.0) -> bytes:
+           fit_effort: float = 1.0, group_frames: int | None = None) -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
     folder of frames, or a uint8 (T, H, W, 3) array with ``codec="inr-video"``) ``frames`` limits the
     frame count and ``size`` (width, height) scales and centre-crops the frames (for ``.yuv`` it is the
-    raw size); ``progress`` shows the fit's progress bar and ``fit_effort`` scales its steps. A stopped video fit resumes
-    from ``dst.fit``.
+    raw size); ``progress`` shows the fit's progress bar, ``fit_effort`` scales its steps and ``group_frames`` sets the
+    frames per network (default 16). A stopped video fit resumes from ``dst.fit``.
 
     Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
     """
@@ -97,7 +97,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     t0 = time.perf_counter()
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
-                             frames=frames, size=size, progress=progress, fit_effort=fit_effort)
+                             frames=frames, size=size, progress=progress, fit_effort=fit_effort,
+                             group_frames=group_frames)
     if _is_point_input(src, codec):
         return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                               weights=weights, color_step=color_step)
@@ -170,7 +171,8 @@ def read_video_input(src: PathLike | np.ndarray, frames: int | None = None,
 
 def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: str | None,
                   quality: float | None, backend: str, device: str, frames: int | None,
-                  size: tuple[int, int] | None, progress: bool, fit_effort: float) -> bytes:
+                  size: tuple[int, int] | None, progress: bool, fit_effort: float,
+                  group_frames: int | None) -> bytes:
     """Videos: fit the INR codec group by group (checkpointed beside ``dst``), then write the bitstream."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
@@ -187,7 +189,8 @@ def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: st
     checkpoint = None if dst is None else Path(str(dst) + ".fit")
     t1 = time.perf_counter()
     result = model.compress(clip, quality=quality, backend=backend, device=device, progress=progress,
-                            checkpoint=checkpoint, steps_scale=fit_effort)
+                            checkpoint=checkpoint, steps_scale=fit_effort,
+                            **({} if group_frames is None else {"group_frames": group_frames}))
     data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:

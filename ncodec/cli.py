@@ -34,7 +34,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
 
     api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
-               size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort)
+               size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
+               group_frames=a.group_frames)
     s = api.encode.last_stats
     _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
     return 0
@@ -309,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: WxH to scale and centre-crop the frames to (raw .yuv input: its size)")
     e.add_argument("--fit-effort", type=float, default=1.0,
                    help="video: scale the fitting steps of the quality level (faster previews below 1)")
+    e.add_argument("--group-frames", type=int, default=None,
+                   help="video: frames per network (default 16; each group starts from the previous one)")
     e.add_argument("--no-progress", action="store_true", help="video: no progress bar while fitting")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.add_argument("--force", action="store_true", help="overwrite OUTPUT")

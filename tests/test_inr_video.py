@@ -153,11 +153,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_encodes_and_decodes_video(tmp_path):
     out = tmp_path / "clip.ncd"
     r = _cli("encode", str(CLIP), str(out), "--codec", "inr-video", "--quality", "1", "--frames", "4",
-             "--size", "64x48", "--fit-effort", "0.02", "--no-progress")
+             "--size", "64x48", "--fit-effort", "0.02", "--group-frames", "2", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "bpp" in r.stdout and out.is_file() and not (tmp_path / "clip.ncd.fit").exists()
     info = api.info(out)
     assert info["modality"] == "video" and info["shape"] == [4, 48, 64, 3] and info["frames"] == 4
+    assert info["metadata"]["groups"] == 2 and len(info["sections"]) == 3
     assert info["bpp"] == pytest.approx(8 * out.stat().st_size / (4 * 48 * 64))
     for target in ("back.mkv", "back.y4m", "frames"):
         r = _cli("decode", str(out), str(tmp_path / target))
