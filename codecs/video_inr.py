@@ -28,6 +28,7 @@ import os
 import struct
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -74,6 +75,7 @@ MAX_GROUP_FRAMES = 256
 PATCH = 8
 BATCH_PATCHES = 2048
 QAT_FRACTION = 0.3
+SNAPSHOT_SECONDS = 30.0  # how often a long group fit records where it is (with a checkpoint file)
 LEARNING_RATE = 3e-3
 
 
@@ -175,30 +177,47 @@ class INRVideoCodec:
         if progress:
             from tqdm import tqdm
 
+            if state["next_group"] or state.get("partial") is not None:
+                step = "" if state.get("partial") is None else f", step {state['partial']['step']} of the next"
+                print(f"resuming from {checkpoint}: {state['next_group']} of {len(groups)} groups fitted{step}",
+                      file=sys.stderr)
+
             done = sum(self._steps(point, g, steps_scale) for g in range(state["next_group"]))
+            if state.get("partial") is not None:
+                done += state["partial"]["step"]
             bar = tqdm(total=total_steps, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True,
                        desc=f"fitting {len(groups)} group{'s' if len(groups) > 1 else ''}")
         net_template = PatchINR(config, rows, cols, group_frames)
         layout = _params_layout(net_template)
-        for g in range(state["next_group"], len(groups)):
-            a, b = groups[g]
-            torch.manual_seed(seed + 7919 * g)  # per group, so a resumed fit equals an uninterrupted one
-            net = PatchINR(config, rows, cols, b - a).to(device)
-            if state["prev_ints"] is not None:
-                _dequantise(net, [q.to(device) for q in state["prev_ints"]], state["steps"])
-            target = torch.from_numpy(padded[a:b]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-            ints, steps = self._fit_group(net, target, point, state["prev_ints"], state["steps"],
-                                          self._steps(point, g, steps_scale), bar)
-            state["steps"] = steps
-            state["sections"].append(self._code_group(ints, state["prev_ints"], coder))
-            state["prev_ints"] = [q.cpu() for q in ints]
-            state["weights"].append([q.numpy().reshape(-1) for q in state["prev_ints"]])
-            state["next_group"] = g + 1
-            _save_checkpoint(checkpoint, state)
-            if on_group is not None:
-                on_group(g + 1, len(groups))
-        if bar is not None:
-            bar.close()
+        try:
+            for g in range(state["next_group"], len(groups)):
+                a, b = groups[g]
+                torch.manual_seed(seed + 7919 * g)  # per group, so a resumed fit equals an uninterrupted one
+                net = PatchINR(config, rows, cols, b - a).to(device)
+                if state["prev_ints"] is not None:
+                    _dequantise(net, [q.to(device) for q in state["prev_ints"]], state["steps"])
+                target = torch.from_numpy(padded[a:b]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+                partial = state.get("partial")
+                resume = partial if partial is not None and partial["group"] == g else None
+
+                def save_partial(snapshot: dict, group: int = g) -> None:
+                    _save_checkpoint(checkpoint, {**state, "partial": {"group": group, **snapshot}})
+
+                ints, steps = self._fit_group(net, target, point, state["prev_ints"], state["steps"],
+                                              self._steps(point, g, steps_scale), bar, resume,
+                                              save_partial if checkpoint is not None else None)
+                state["partial"] = None
+                state["steps"] = steps
+                state["sections"].append(self._code_group(ints, state["prev_ints"], coder))
+                state["prev_ints"] = [q.cpu() for q in ints]
+                state["weights"].append([q.numpy().reshape(-1) for q in state["prev_ints"]])
+                state["next_group"] = g + 1
+                _save_checkpoint(checkpoint, state)
+                if on_group is not None:
+                    on_group(g + 1, len(groups))
+        finally:
+            if bar is not None:
+                bar.close()  # also when interrupted, so the next message starts on its own line
         sections = [_pack_params(config, group_frames, point.rate_weight, state["steps"])] + state["sections"]
         params = sum(math.prod(shape) for _, shape in layout)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS,
@@ -213,8 +232,11 @@ class INRVideoCodec:
 
     def _fit_group(self, net: PatchINR, target: torch.Tensor, point: RatePoint,
                    prev_ints: list[torch.Tensor] | None, steps: np.ndarray | None, n_steps: int,
-                   bar) -> tuple[list[torch.Tensor], np.ndarray]:
-        """Fit one group; returns its integer tensors and the per-tensor steps (fixed by the first group)."""
+                   bar, resume: dict | None = None,
+                   save: Callable[[dict], None] | None = None) -> tuple[list[torch.Tensor], np.ndarray]:
+        """Fit one group; returns its integer tensors and the per-tensor steps (fixed by the first group).
+        ``save`` receives a snapshot of the fit (network, optimiser, sampler, steps) every
+        SNAPSHOT_SECONDS; ``resume`` is such a snapshot to continue from, exactly."""
         patches = frames_to_patches(target, net.config.patch)
         coords = [c.to(target.device) for c in _all_coords(net, target.shape[0])]
         n = patches.shape[0]
@@ -227,7 +249,20 @@ class INRVideoCodec:
         prev = None if first else [q.to(target.device, torch.float32) for q in prev_ints]
         samples = float(n * 3 * net.config.patch ** 2)
         gen = torch.Generator(device="cpu").manual_seed(int(n_steps) * 31 + n)
-        for i in range(n_steps):
+        start = 0
+        if resume is not None:
+            net.load_state_dict(resume["net"])
+            opt.load_state_dict(resume["opt"])
+            gen.set_state(resume["sampler"])
+            if resume["quant_steps"] is not None:
+                step_t = [torch.tensor(v, device=target.device) for v in resume["quant_steps"]]
+            start = resume["step"]
+        last_save = time.monotonic()
+        for i in range(start, n_steps):
+            if save is not None and time.monotonic() - last_save > SNAPSHOT_SECONDS:
+                save({"step": i, "net": net.state_dict(), "opt": opt.state_dict(), "sampler": gen.get_state(),
+                      "quant_steps": None if step_t is None else [float(v) for v in step_t]})
+                last_save = time.monotonic()
             if i == qat_from and step_t is None:
                 step_t = [_initial_step(p.detach(), point.weight_bits) for p in net.parameters()]
             frac = i / max(1, n_steps)

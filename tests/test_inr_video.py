@@ -88,7 +88,8 @@ def test_interrupted_fit_resumes_to_the_same_bitstream(tmp_path, clip):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        codec.compress(clip, quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint, on_group=stop_after_first)
+        codec.compress(clip, quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint,
+                       on_group=stop_after_first)
     assert checkpoint.is_file()
     groups_fitted = []
     resumed = codec.compress(clip, quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint,
@@ -207,3 +208,29 @@ def test_rendering_in_patch_chunks_gives_the_same_frame(coded):
     _, net = next(codec.networks(header, sections))
     with torch.inference_mode():
         assert torch.allclose(net.render(3, chunk=7), net.render(3), atol=1e-6)  # float: BLAS may block differently
+
+
+@pytest.mark.parametrize("stop_at", [30, 70])  # before and after the fit turns quantisation-aware (step 56)
+def test_fit_stopped_inside_a_group_resumes_exactly(tmp_path, clip, monkeypatch, stop_at):
+    import ncodec.codecs.video_inr as inr
+
+    codec = INRVideoCodec()
+    whole = codec.compress(clip[:8], quality=1, group_frames=8, steps_scale=0.01)  # one group of 80 steps
+    checkpoint = tmp_path / "fit.ckpt"
+    real_save = inr._save_checkpoint
+    saves = []
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        saves.append(state["partial"]["step"] if state.get("partial") else None)
+        if saves[-1] is not None and saves[-1] >= stop_at:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(inr, "SNAPSHOT_SECONDS", 0.0)  # a snapshot at every step
+    monkeypatch.setattr(inr, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        codec.compress(clip[:8], quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint)
+    monkeypatch.setattr(inr, "_save_checkpoint", real_save)
+    assert torch.load(checkpoint, weights_only=False)["partial"]["step"] >= stop_at
+    resumed = codec.compress(clip[:8], quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint)
+    assert resumed.sections == whole.sections
