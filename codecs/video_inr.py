@@ -37,17 +37,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ncodec.codecs.container import Header
+from ncodec.codecs.container import MAX_DIM, MAX_ELEMENTS, MAX_SECTIONS, Header
 from ncodec.entropy.coders import BACKEND_IDS, get_coder
 from ncodec.entropy.laplace import LAPLACE_THETAS, best_table, laplace_tables
 from ncodec.errors import BitstreamError, UnsupportedInputError
-from ncodec.models.inr_video import PatchINR, PatchINRConfig, frames_to_patches
+from ncodec.models.inr_video import PatchINR, PatchINRConfig, frames_to_patches, macs_per_patch, parameter_shapes
 
 NO_WEIGHTS = "0" * 16
 FORMAT = 1
 MAX_FRAMES = 4096
 MAX_HIDDEN = 1024
 MAX_PARAMS = 1 << 24
+MAX_MACS_PER_PIXEL = 1 << 14  # rendering work a stream may ask per output pixel (quality 5: about 1,700)
+MAX_STEP = 1e3  # quantisation steps above this cannot come from a fit
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,13 @@ def _unpack_params(data: bytes) -> tuple[PatchINRConfig, int, np.ndarray]:
     fmt, patch, hidden, layers, channels, fxy, ft, group, _, count = struct.unpack_from(_PARAMS_FMT, data)
     if fmt != FORMAT:
         raise BitstreamError(f"unknown inr-video section format {fmt}")
-    if not (2 <= patch <= 32 and 1 <= hidden <= MAX_HIDDEN and 1 <= layers <= 8 and channels <= 64
+    if not (4 <= patch <= 32 and 1 <= hidden <= MAX_HIDDEN and 1 <= layers <= 8 and channels <= 64
             and fxy <= 12 and ft <= 12 and 1 <= group <= MAX_GROUP_FRAMES):
         raise BitstreamError("inr-video network parameters out of range")
     if len(data) != head + 4 * count:
         raise BitstreamError("inr-video parameter section has the wrong size")
     steps = np.frombuffer(data, dtype="<f4", count=count, offset=head).astype(np.float32)
-    if not (np.isfinite(steps).all() and (steps > 0).all()):
+    if not (np.isfinite(steps).all() and (steps > 0).all() and (steps <= MAX_STEP).all()):
         raise BitstreamError("inr-video quantisation steps are invalid")
     return PatchINRConfig(patch, hidden, layers, channels, fxy, ft), group, steps
 
@@ -163,13 +165,22 @@ class INRVideoCodec:
             raise UnsupportedInputError(f"frames must be at least {PATCH}x{PATCH}")
         if not 1 <= group_frames <= MAX_GROUP_FRAMES:
             raise UnsupportedInputError(f"frames per group must be in 1..{MAX_GROUP_FRAMES}")
+        if not (math.isfinite(steps_scale) and 0 < steps_scale <= 100):
+            raise UnsupportedInputError("fit effort must be a number in (0, 100]")
+        # what the container will accept, checked before hours of fitting rather than after
+        if t_total * height * width * 3 > MAX_ELEMENTS or max(height, width) > MAX_DIM:
+            raise UnsupportedInputError(f"{t_total} frames of {width}x{height} exceed the bitstream limit of "
+                                        f"{MAX_ELEMENTS} samples; code fewer frames (--frames) or a smaller size")
+        if -(-t_total // group_frames) + 1 > MAX_SECTIONS:
+            raise UnsupportedInputError(f"{t_total} frames in groups of {group_frames} need more than "
+                                        f"{MAX_SECTIONS - 1} groups; use larger groups")
         level = _level(quality)
         point = QUALITY_LEVELS[level]
         config = PatchINRConfig(patch=PATCH, hidden=point.hidden, channels=point.channels)
         padded = _pad_to(frames, PATCH)
         rows, cols = padded.shape[1] // PATCH, padded.shape[2] // PATCH
         coder = get_coder(backend, device)
-        settings = (config.as_dict(), group_frames, point, steps_scale, seed, backend)
+        settings = (config.as_dict(), frames.shape, group_frames, point, steps_scale, seed, backend, device)
         state = _load_checkpoint(checkpoint, _fingerprint(frames, settings))
         groups = [(a, min(a + group_frames, t_total)) for a in range(0, t_total, group_frames)]
         total_steps = sum(self._steps(point, g, steps_scale) for g in range(len(groups)))
@@ -187,8 +198,10 @@ class INRVideoCodec:
                 done += state["partial"]["step"]
             bar = tqdm(total=total_steps, initial=done, unit="step", file=sys.stderr, dynamic_ncols=True,
                        desc=f"fitting {len(groups)} group{'s' if len(groups) > 1 else ''}")
-        net_template = PatchINR(config, rows, cols, group_frames)
-        layout = _params_layout(net_template)
+        params = sum(math.prod(shape) for shape in parameter_shapes(config, rows, cols))
+        if params > MAX_PARAMS:
+            raise UnsupportedInputError(f"frames of {width}x{height} need {params} parameters per group "
+                                        f"(limit {MAX_PARAMS}); code a smaller size")
         try:
             for g in range(state["next_group"], len(groups)):
                 a, b = groups[g]
@@ -219,7 +232,6 @@ class INRVideoCodec:
             if bar is not None:
                 bar.close()  # also when interrupted, so the next message starts on its own line
         sections = [_pack_params(config, group_frames, point.rate_weight, state["steps"])] + state["sections"]
-        params = sum(math.prod(shape) for _, shape in layout)
         header = Header(codec=self.name, modality=self.modality, weights_sha256=NO_WEIGHTS,
                         backend=coder.backend_id, backend_version=coder.version, quality=float(level),
                         shape=(t_total, height, width, 3), metadata={"groups": len(groups), "params": params})
@@ -305,7 +317,7 @@ class INRVideoCodec:
         for a, net in self.networks(header, sections, device):
             with torch.inference_mode():
                 for t in range(net.frames):
-                    frame = net.render(t)[:, :height, :width]
+                    frame = net.render(t)[:, :height, :width].nan_to_num_(0.0)  # garbage weights: no NaN pixels
                     out[a + t] = frame.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         return out
 
@@ -342,10 +354,11 @@ class INRVideoCodec:
         n_groups = -(-t_total // group)
         if len(sections) != 1 + n_groups:
             raise BitstreamError(f"inr-video bitstream has {len(sections) - 1} group sections, expected {n_groups}")
-        layout = _params_layout(PatchINR(config, rows, cols, group))
-        sizes = [math.prod(shape) for _, shape in layout]
-        if len(steps) != len(layout) or sum(sizes) > MAX_PARAMS:
+        sizes = [math.prod(shape) for shape in parameter_shapes(config, rows, cols)]
+        if len(steps) != len(sizes) or sum(sizes) > MAX_PARAMS:
             raise BitstreamError("inr-video parameter layout does not match the network")
+        if macs_per_patch(config) > MAX_MACS_PER_PIXEL * config.patch ** 2:
+            raise BitstreamError("inr-video network is too large for its patch size")
         coder = get_coder(BACKEND_IDS[header.backend], device)
         prev: list[np.ndarray] | None = None
         for g in range(n_groups):
@@ -390,6 +403,8 @@ def _fake_quant(p: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
 
 
 def _level(quality: float | None) -> int:
+    if quality is not None and not math.isfinite(quality):
+        raise UnsupportedInputError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}")
     level = DEFAULT_QUALITY if quality is None else int(round(quality))
     if quality is not None and abs(quality - level) > 1e-9 or level not in QUALITY_LEVELS:
         raise UnsupportedInputError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}")
@@ -397,27 +412,34 @@ def _level(quality: float | None) -> int:
 
 
 def _load_checkpoint(path: str | os.PathLike | None, fingerprint: str) -> dict:
+    """The state of an earlier fit of the same input and settings, or a fresh one. The file is read with
+    ``weights_only=True``: it holds tensors and plain values only, never pickled objects."""
     fresh = {"fingerprint": fingerprint, "next_group": 0, "sections": [], "prev_ints": None, "steps": None,
-             "weights": []}
+             "weights": [], "partial": None}
     if path is None or not Path(path).is_file():
         return fresh
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # an unreadable checkpoint is not fatal: start over
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+            return fresh
+        return {**saved, "sections": [t.numpy().tobytes() for t in saved["sections"]],
+                "steps": None if saved["steps"] is None else saved["steps"].numpy(),
+                "weights": [[t.numpy() for t in group] for group in saved["weights"]]}
+    except Exception:  # an unreadable or foreign checkpoint is not fatal: start over
         return fresh
-    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
-        return fresh
-    return state
 
 
 def _save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
     if path is None:
         return
+    safe = {**state, "sections": [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in state["sections"]],
+            "steps": None if state["steps"] is None else torch.from_numpy(np.asarray(state["steps"])),
+            "weights": [[torch.from_numpy(np.asarray(a)) for a in group] for group in state["weights"]]}
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        torch.save(safe, tmp)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

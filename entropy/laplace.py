@@ -3,8 +3,9 @@
 A family of 32 two-sided geometric distributions p(k) ∝ θ^|k| with scales b = 0.25·2^(i/4)
 (0.25 … 54). The ratios θ = round(2^16·exp(-1/b)) are stored as integers below, and each table is
 built from them with integer arithmetic only, so encoder and decoder hold identical counts on every
-machine (DESIGN.md's determinism rule). A table covers |k| ≤ R, where R is the first k whose mass
-falls below 2^-18 of the centre's; values beyond go through the coders' escape mechanism.
+machine (DESIGN.md's determinism rule). A table covers |k| ≤ R, where R is the last k whose mass
+is still at least 2^-18 of the centre's (at most 1024); values beyond go through the coders' escape
+mechanism.
 
 The encoder picks, per weight tensor, the table with the smallest code length and sends its index.
 """

@@ -119,14 +119,16 @@ def run_video_eval(source: str | os.PathLike, codec: str, qualities: list[float]
                    pix_fmt: str = "yuv420p", fit_effort: float = 1.0, backend: str = "constriction") -> dict[str, Any]:
     """Evaluate a clip (file, UVG raw file or frame folder) or every clip of a folder; write ``output``."""
     from ncodec.codecs.imageio import atomic_write_bytes
-    from ncodec.datasets.video import read_source, video_sources
+    from ncodec.datasets.video import FRAME_SUFFIXES, read_source, video_sources
 
+    if frames is not None and frames < 1:
+        raise UnsupportedInputError("--frames must be at least 1")
     if pix_fmt not in ("yuv420p", "yuv444p"):
         raise UnsupportedInputError("--pix-fmt must be yuv420p or yuv444p")
     p = Path(source)
     if not p.exists():
         raise UnsupportedInputError(f"video dataset not found: {p}")
-    image_frames = p.is_dir() and any(f.suffix.lower() in {".png", ".jpg", ".ppm"} for f in p.iterdir())
+    image_frames = p.is_dir() and any(f.suffix.lower() in FRAME_SUFFIXES for f in p.iterdir())
     sources = [p] if p.is_file() or image_frames else video_sources(p)
     clips = []
     for src in sources:

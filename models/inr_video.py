@@ -36,6 +36,23 @@ class PatchINRConfig:
         return self.channels + 2 * (1 + 2 * self.freqs_xy) + (1 + 2 * self.freqs_t)
 
 
+def parameter_shapes(config: PatchINRConfig, grid_rows: int, grid_cols: int) -> list[tuple[int, ...]]:
+    """Shapes of ``PatchINR``'s parameters in their order, by arithmetic (nothing is allocated), so a
+    decoder can check a bitstream's claims before building the network."""
+    widths = [config.input_features] + [config.hidden] * config.layers
+    shapes: list[tuple[int, ...]] = [(config.channels, grid_rows, grid_cols)]
+    for a, b in zip(widths[:-1], widths[1:]):
+        shapes += [(b, a), (b,)]
+    out = 3 * config.patch * config.patch
+    return shapes + [(out, config.hidden), (out,)]
+
+
+def macs_per_patch(config: PatchINRConfig) -> int:
+    """Multiply-adds of one patch through the MLP (the rendering cost)."""
+    widths = [config.input_features] + [config.hidden] * config.layers + [3 * config.patch * config.patch]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
 def fourier_features(index: torch.Tensor, count: int, octaves: int) -> torch.Tensor:
     """[v, sin(2^k π v), cos(2^k π v)] for k < octaves, with v the cell centre of ``index`` in (-1, 1)."""
     v = (index.to(torch.float32) + 0.5) * (2.0 / count) - 1.0

@@ -181,10 +181,17 @@ def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: st
     name = codec or "inr-video"
     if REGISTRY.get(name) is None or REGISTRY[name].modality != "video":
         raise UnsupportedInputError(f"codec {name!r} does not code video; use inr-video")
-    if not 0.001 <= fit_effort <= 100:
+    if not 0.001 <= fit_effort <= 100:  # also refuses NaN
         raise UnsupportedInputError("fit effort must be in 0.001..100")
+    if frames is not None and frames < 1:
+        raise UnsupportedInputError("--frames must be at least 1")
+    from ncodec.codecs.video_inr import MAX_FRAMES
+
+    limit = MAX_FRAMES + 1 if frames is None else frames  # never read more than the codec can take
     t0 = time.perf_counter()
-    clip = read_video_input(src, frames, size)
+    clip = read_video_input(src, limit, size)
+    if len(clip) > MAX_FRAMES:
+        raise UnsupportedInputError(f"inr-video codes at most {MAX_FRAMES} frames; give --frames")
     model = load_codec(name)
     checkpoint = None if dst is None else Path(str(dst) + ".fit")
     t1 = time.perf_counter()

@@ -17,7 +17,7 @@ from ncodec.codecs import container
 from ncodec.codecs.video_inr import INRVideoCodec
 from ncodec.codecs.videoio import read_video
 from ncodec.entropy.laplace import LAPLACE_THETAS, best_table, laplace_tables
-from ncodec.errors import NcodecError
+from ncodec.errors import NcodecError, UnsupportedInputError
 
 CLIP = ASSETS / "cockatoo_96x64_8f.mkv"
 EFFORT = 0.04  # 320 fitting steps for the first group, 160 for later ones: enough to see the fit work
@@ -231,6 +231,48 @@ def test_fit_stopped_inside_a_group_resumes_exactly(tmp_path, clip, monkeypatch,
     with pytest.raises(KeyboardInterrupt):
         codec.compress(clip[:8], quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint)
     monkeypatch.setattr(inr, "_save_checkpoint", real_save)
-    assert torch.load(checkpoint, weights_only=False)["partial"]["step"] >= stop_at
+    assert torch.load(checkpoint, weights_only=True)["partial"]["step"] >= stop_at  # tensors and plain values only
+    real_fit, resumed_from = INRVideoCodec._fit_group, []
+
+    def fit_recording(self, *args):
+        resumed_from.append(args[7]["step"] if args[7] is not None else None)
+        return real_fit(self, *args)
+
+    monkeypatch.setattr(INRVideoCodec, "_fit_group", fit_recording)
     resumed = codec.compress(clip[:8], quality=1, group_frames=8, steps_scale=0.01, checkpoint=checkpoint)
+    assert resumed_from[0] is not None and resumed_from[0] >= stop_at  # it continued, it did not start over
     assert resumed.sections == whole.sections
+
+
+def test_limits_are_checked_before_any_work():
+    from ncodec.codecs.video_inr import _pack_params
+    from ncodec.models.inr_video import PatchINR, PatchINRConfig, parameter_shapes
+
+    codec = INRVideoCodec()
+    config = PatchINRConfig(hidden=40, channels=3)
+    assert parameter_shapes(config, 5, 7) == [tuple(p.shape) for p in PatchINR(config, 5, 7, 4).parameters()]
+    # encoder: inputs the container could never hold are refused before fitting (a view, no memory)
+    huge = np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (4096, 300, 300, 3))
+    with pytest.raises(UnsupportedInputError, match="bitstream limit"):
+        codec.compress(huge, quality=1)
+    many = np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (4096, 8, 8, 3))
+    with pytest.raises(UnsupportedInputError, match="groups"):
+        codec.compress(many, quality=1, group_frames=1)
+    for bad in (float("nan"), float("inf"), 2.5, 0):
+        with pytest.raises(UnsupportedInputError):
+            codec.compress(many[:1], quality=bad)
+    with pytest.raises(UnsupportedInputError, match="effort"):
+        codec.compress(many[:1], quality=1, steps_scale=float("nan"))
+    # decoder: a tiny stream claiming a huge network or absurd rendering work is refused up front
+    header = container.Header(codec="inr-video", modality="video", weights_sha256="0" * 16, backend=1,
+                              backend_version="x", quality=1.0, shape=(1, 16384, 16384, 3))
+    claims = [PatchINRConfig(patch=8, hidden=64, channels=64),  # 268M embedding values
+              PatchINRConfig(patch=4, hidden=1024, layers=8, channels=0)]  # ~500k multiply-adds per pixel
+    for claim in claims:
+        count = len(parameter_shapes(claim, 1, 1))
+        params = _pack_params(claim, 1, 0.0, np.ones(count, np.float32))
+        with pytest.raises(NcodecError):
+            codec.decompress(header, [params, b"\0" * 64])
+    steps = np.full(len(parameter_shapes(PatchINRConfig(), 1, 1)), 1e9, np.float32)
+    with pytest.raises(NcodecError, match="steps"):
+        codec.decompress(header, [_pack_params(PatchINRConfig(), 1, 0.0, steps), b""])
