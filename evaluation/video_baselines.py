@@ -27,6 +27,15 @@ def luma(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
+def quality_row(frames: np.ndarray, out: np.ndarray, size: int, encode_s: float, decode_s: float) -> dict:
+    """One rate point: bpp = bits/(W·H·frames), PSNR-RGB and PSNR-Y per frame and their means, speeds."""
+    t, h, w, _ = frames.shape
+    rgb = [_psnr(a, b) for a, b in zip(frames, out)]
+    y = [_psnr(a, b) for a, b in zip(luma(frames), luma(out))]
+    return {"bytes": size, "bpp": 8 * size / (w * h * t), "psnr-rgb": float(np.mean(rgb)), "psnr-y": float(np.mean(y)),
+            "psnr-rgb-per-frame": rgb, "psnr-y-per-frame": y, "encode_fps": t / encode_s, "decode_fps": t / decode_s}
+
+
 def code_frames(frames: np.ndarray, codec: str, crf: float, pix_fmt: str = "yuv420p",
                 fps: int = 25) -> tuple[int, np.ndarray, dict[str, float]]:
     """Encode (T, H, W, 3) uint8 RGB with x264/x265 at ``crf``; returns (bytes, decoded frames, timings)."""
@@ -66,16 +75,9 @@ def evaluate(frames: np.ndarray, codec: str, crfs: list[float], pix_fmt: str = "
     """RD points of one baseline on one clip (ncodec eval layout: results lists per quality)."""
     t, h, w, _ = frames.shape
     rows = []
-    y_ref = luma(frames)
     for crf in crfs:
         size, out, timing = code_frames(frames, codec, crf, pix_fmt)
-        y_out = luma(out)
-        per_rgb = [_psnr(a, b) for a, b in zip(frames, out)]
-        per_y = [_psnr(a, b) for a, b in zip(y_ref, y_out)]
-        rows.append({"crf": crf, "bytes": size, "bpp": 8 * size / (w * h * t),
-                     "psnr-rgb": float(np.mean(per_rgb)), "psnr-y": float(np.mean(per_y)),
-                     "psnr-rgb-per-frame": per_rgb, "encode_fps": t / timing["encode_s"],
-                     "decode_fps": t / timing["decode_s"]})
+        rows.append({"crf": crf, **quality_row(frames, out, size, timing["encode_s"], timing["decode_s"])})
     return {"name": f"{codec}-{pix_fmt}", "codec": codec, "pix_fmt": pix_fmt, "frames": t, "width": w, "height": h,
             "qualities": crfs, "rows": rows,
             "results": {k: [r[k] for r in rows] for k in ("bpp", "psnr-rgb", "psnr-y", "encode_fps", "decode_fps")}}

@@ -19,18 +19,10 @@ import numpy as np
 
 from ncodec.codecs import container
 from ncodec.errors import UnsupportedInputError
-from ncodec.evaluation.video_baselines import _psnr, evaluate, luma
+from ncodec.evaluation.video_baselines import evaluate, quality_row
 
 VIDEO_BASELINES = ("x264", "x265")
 DEFAULT_CRFS = [22.0, 27.0, 32.0, 37.0, 42.0]
-
-
-def _quality_row(frames: np.ndarray, out: np.ndarray, size: int, encode_s: float, decode_s: float) -> dict:
-    t, h, w, _ = frames.shape
-    rgb = [_psnr(a, b) for a, b in zip(frames, out)]
-    y = [_psnr(a, b) for a, b in zip(luma(frames), luma(out))]
-    return {"bytes": size, "bpp": 8 * size / (w * h * t), "psnr-rgb": float(np.mean(rgb)), "psnr-y": float(np.mean(y)),
-            "psnr-rgb-per-frame": rgb, "psnr-y-per-frame": y, "encode_fps": t / encode_s, "decode_fps": t / decode_s}
 
 
 def evaluate_inr(frames: np.ndarray, qualities: list[float], fit_effort: float = 1.0,
@@ -48,7 +40,7 @@ def evaluate_inr(frames: np.ndarray, qualities: list[float], fit_effort: float =
         header, sections = container.unpack(data)
         out = codec.decompress(header, sections)
         t2 = time.perf_counter()
-        row = _quality_row(frames, out, len(data), t1 - t0, t2 - t1)
+        row = quality_row(frames, out, len(data), t1 - t0, t2 - t1)
         row.update(quality=q, fit_s=t1 - t0, group_bytes=[len(s) for s in sections[1:]],
                    params_per_group=result.stats["params_per_group"], fit_steps=result.stats["fit_steps"])
         rows.append(row)
@@ -74,7 +66,7 @@ def evaluate_per_frame(frames: np.ndarray, name: str, qualities: list[float],
             dec_s += time.perf_counter() - t1
             enc_s += t1 - t0
             size += len(data)
-        row = _quality_row(frames, np.stack(out), size, enc_s, dec_s)
+        row = quality_row(frames, np.stack(out), size, enc_s, dec_s)
         row["quality"] = q
         rows.append(row)
     return _doc(f"{name} (per frame)", name, frames, qualities, rows)
