@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, features
 
-from ncodec.codecs.container import Header
-from ncodec.codecs.image import EncodeResult
+from ncodec.codecs.container import EncodeResult, Header
 from ncodec.codecs.imageio import check_image_size
 from ncodec.errors import BitstreamError, MissingDependencyError, ModelMismatchError, UnsupportedInputError
 

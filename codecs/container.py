@@ -170,3 +170,13 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if r.pos != len(data):
         raise BitstreamError(f"{len(data) - r.pos} trailing bytes after the last section")
     return header, sections
+
+
+@dataclass
+class EncodeResult:
+    """An image codec's output: the header, the container sections and, for learned codecs, the coded
+    integer symbols per tile (for verification; empty for classical codecs)."""
+
+    header: Header
+    sections: list[bytes]
+    latents: list[dict[str, Any]]

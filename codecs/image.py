@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ncodec.codecs.container import Header
+from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
 from ncodec.entropy.fixedpoint import IN_LIMIT
 from ncodec.entropy.gaussian import GaussianConditional, scale_indexes
@@ -73,13 +73,6 @@ def save_weights(model: VariableRateImageModel, path: str | Path, meta: dict[str
 
 
 # ----------------------------------------------------------------------------- the codec
-
-@dataclass
-class EncodeResult:
-    header: Header
-    sections: list[bytes]
-    latents: list[dict[str, np.ndarray]]  # per tile: the coded integer symbols (for verification)
-
 
 class LearnedImageCodec:
     """An image codec bound to one weight file."""

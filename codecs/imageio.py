@@ -13,6 +13,9 @@ from PIL import Image
 
 from ncodec.errors import UnsupportedInputError
 
+# Image files ncodec reads (folders for eval and training are filtered by these).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".webp", ".bmp", ".tif", ".tiff")
+
 MAX_SIDE = 1 << 15
 MAX_PIXELS = 1 << 27  # 134 M pixels
 
@@ -60,10 +63,18 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise UnsupportedInputError(f"cannot read {p} as an image ({str(exc).splitlines()[0][:120]})") from None
 
 
-def _umask_mode() -> int:
+def _umask_mode(base: int = 0o666) -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return base & ~mask
+
+
+def publish_tmp(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Give a finished temporary file (or folder) the usual permissions (0666, folders 0777, less the
+    umask, as ``open``/``mkdir`` would; ``mkstemp``/``mkdtemp`` make them private) and rename it into
+    place, so every output of every modality looks alike."""
+    os.chmod(tmp, _umask_mode(0o777 if os.path.isdir(tmp) else 0o666))
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -73,19 +84,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, p)
+        publish_tmp(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
+# What ``write_image`` writes for each extension (WebP lossless; JPEG at quality 95, the one lossy one).
+IMAGE_WRITE_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".bmp": "BMP", ".tif": "TIFF",
+                       ".tiff": "TIFF", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
 def write_image(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write uint8 (H, W, 3) or (H, W) atomically; the format follows the file extension (PNG default)."""
+    """Write uint8 (H, W, 3) or (H, W) atomically in the format of the file extension."""
     p = Path(path)
-    fmt = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(p.suffix.lower(), "PNG")
+    fmt = IMAGE_WRITE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise UnsupportedInputError(f"cannot write an image as {p.name!r}; use one of "
+                                    f"{', '.join(sorted(IMAGE_WRITE_FORMATS))}")
     im = Image.fromarray(array)
     buf = io.BytesIO()
     kwargs = {"lossless": True} if fmt == "WEBP" else ({"quality": 95} if fmt == "JPEG" else {})

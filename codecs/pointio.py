@@ -194,7 +194,9 @@ def write_mesh(path: str | os.PathLike, mesh: Mesh) -> None:
     try:
         if not o3d.io.write_triangle_mesh(tmp, out):
             raise UnsupportedInputError(f"cannot write a mesh as {p.suffix!r}")
-        os.replace(tmp, p)
+        from ncodec.codecs.imageio import publish_tmp
+
+        publish_tmp(tmp, p)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

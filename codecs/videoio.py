@@ -149,7 +149,9 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25) -> N
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, p)
+        from ncodec.codecs.imageio import publish_tmp
+
+        publish_tmp(tmp, p)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -164,7 +166,9 @@ def _write_frame_folder(folder: Path, frames: np.ndarray) -> None:
     try:
         for i, arr in enumerate(frames):
             Image.fromarray(arr).save(tmp / f"frame{i:05d}.png")
-        os.replace(tmp, folder)
+        from ncodec.codecs.imageio import publish_tmp
+
+        publish_tmp(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

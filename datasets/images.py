@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ncodec.codecs.imageio import IMAGE_SUFFIXES  # noqa: F401  (re-exported)
 from ncodec.errors import UnsupportedInputError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def data_root() -> Path:

@@ -22,12 +22,15 @@ from __future__ import annotations
 import struct
 from abc import ABC, abstractmethod
 from importlib.metadata import version as _pkg_version
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ncodec.entropy.escape import pack_escapes, split_symbols, unpack_escapes
-from ncodec.entropy.tables import TableSet
 from ncodec.errors import BitstreamError
+
+if TYPE_CHECKING:  # tables import torch; the coders work on their numpy arrays only
+    from ncodec.entropy.tables import TableSet
 
 MAX_CHUNKS = 255
 

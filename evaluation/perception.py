@@ -34,22 +34,29 @@ def _mean(values: list[float | None]) -> float | None:
 def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qualities: list[float] | None = None,
                    weights: str | None = None, backend: str = "constriction",
                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run ``task`` on ``data`` through ``codec_name`` at each quality; write and return the result JSON."""
+    """Run ``task`` on ``data`` through ``codec_name`` at each quality; write and return the result JSON.
+
+    ``progress`` receives one line per item as it is done: first the task model on every original, then
+    every (quality, item) coded, decoded and run through the model, each with its count of the total."""
     codec = load_codec(codec_name, weights)
     qualities = [float(q) for q in (qualities or default_qualities(codec))]
     items = task.items(data)
     t_start = time.perf_counter()
     originals, targets, original_scores = [], [], []
-    for item in items:
+    for k, item in enumerate(items, 1):
         pred = task.predict(item.image)
         target = task.target(item, pred)
         originals.append(task.record(pred))
         targets.append(target)
         original_scores.append(task.score(pred, target))
+        if progress:
+            progress(f"original [{k}/{len(items)}] {item.name}: {task.metric} "
+                     f"{task.aggregate([original_scores[-1]]):.4f}")
     per_item: list[dict[str, Any]] = []
     original = task.aggregates(original_scores)
     results: dict[str, list[Any]] = {"bpp": []} | {k: [] for k in original} | {
         "psnr-rgb": [], "psnr-y": [], "encoding_time": [], "decoding_time": []}
+    runs, done = len(qualities) * len(items), 0
     for q in qualities:
         scores, records = [], []
         for item, target in zip(items, targets):
@@ -61,9 +68,10 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
             per_item.append({"item": item.name, "quality": q, "bpp": record["bpp"], "bytes": record["bytes"],
                              "psnr-rgb": record["psnr-rgb"], "exact": record["exact"]} | score | item.info
                             | task.record(prediction))
+            done += 1
             if progress:
-                progress(f"{codec_name} q={q:g} {item.name}: {record['bpp']:.4f} bpp, {task.metric} "
-                         f"{task.aggregate([score]):.4f}")
+                progress(f"{codec_name} q={q:g} [{done}/{runs}] {item.name}: {record['bpp']:.4f} bpp, "
+                         f"{task.metric} {task.aggregate([score]):.4f}")
         # bpp over all pixels of the set (items may differ in size), like the rate of one long stream
         pixels = sum(it.image.shape[0] * it.image.shape[1] for it in items)
         results["bpp"].append(8.0 * sum(r["bytes"] for r in records) / pixels)

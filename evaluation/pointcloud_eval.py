@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ def point_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 def run_pointcloud_eval(folder: str | os.PathLike[str], codec_name: str, depths: list[float] | None,
                         output: str | os.PathLike[str], weights: str | None = None,
-                        backend: str = "constriction") -> dict[str, Any]:
-    """Evaluate a point-cloud codec on a folder; writes and returns the result document."""
+                        backend: str = "constriction", progress: bool = True) -> dict[str, Any]:
+    """Evaluate a point-cloud codec on a folder; writes and returns the result document.
+    ``progress`` shows a bar on stderr over the (file, bit depth) runs."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
     from ncodec.codecs.pointio import read_points
@@ -50,21 +52,35 @@ def run_pointcloud_eval(folder: str | os.PathLike[str], codec_name: str, depths:
     depths = [int(d) for d in (depths or DEFAULT_DEPTHS)]
     codec = load_codec(codec_name, weights)
     items = []
-    for path in files:
-        cloud = read_points(path)
-        normals = cloud.normals if cloud.normals is not None else estimate_normals(cloud.points)
-        for bits in depths:
-            t0 = time.perf_counter()
-            enc = codec.compress(cloud, quality=bits, backend=backend, color_step=0)
-            data = container.pack(enc.header, enc.sections)
-            t1 = time.perf_counter()
-            header, sections = container.unpack(data)
-            decoded = codec.decompress(header, sections).positions()
-            t2 = time.perf_counter()
-            m = geometry_metrics(cloud.points, decoded, enc.voxels.side, original_normals=normals)
-            items.append({"file": path.name, "bits": bits, "points": len(cloud), "bytes": len(data),
-                          "bits_per_point": 8 * len(data) / len(cloud), "encode_s": t1 - t0,
-                          "decode_s": t2 - t1, **{k: m[k] for k in ("d1_psnr", "d2_psnr", "chamfer", "d1_mse")}})
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files) * len(depths), unit="run", desc=f"eval {codec_name}", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        for path in files:
+            if bar is not None:
+                bar.set_postfix_str(path.name)
+            cloud = read_points(path)
+            normals = cloud.normals if cloud.normals is not None else estimate_normals(cloud.points)
+            for bits in depths:
+                t0 = time.perf_counter()
+                enc = codec.compress(cloud, quality=bits, backend=backend, color_step=0)
+                data = container.pack(enc.header, enc.sections)
+                t1 = time.perf_counter()
+                header, sections = container.unpack(data)
+                decoded = codec.decompress(header, sections).positions()
+                t2 = time.perf_counter()
+                m = geometry_metrics(cloud.points, decoded, enc.voxels.side, original_normals=normals)
+                items.append({"file": path.name, "bits": bits, "points": len(cloud), "bytes": len(data),
+                              "bits_per_point": 8 * len(data) / len(cloud), "encode_s": t1 - t0, "decode_s": t2 - t1,
+                              **{k: m[k] for k in ("d1_psnr", "d2_psnr", "chamfer", "d1_mse")}})
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     results = {k: [_mean([r[k] for r in items if r["bits"] == b]) for b in depths] for k in METRICS}
     doc = {"name": codec_name, "description": f"{codec_name} on {Path(folder).name} ({len(files)} files)",
            "modality": "pointcloud", "qualities": depths, "results": results, "per_item": items,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -71,13 +71,17 @@ def code_frames(frames: np.ndarray, codec: str, crf: float, pix_fmt: str = "yuv4
     return size, out, {"encode_s": t1 - t0, "decode_s": t2 - t1}
 
 
-def evaluate(frames: np.ndarray, codec: str, crfs: list[float], pix_fmt: str = "yuv420p") -> dict[str, Any]:
-    """RD points of one baseline on one clip (ncodec eval layout: results lists per quality)."""
+def evaluate(frames: np.ndarray, codec: str, crfs: list[float], pix_fmt: str = "yuv420p",
+             on_quality: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """RD points of one baseline on one clip (ncodec eval layout: results lists per quality);
+    ``on_quality(crf)`` is called once each CRF is done."""
     t, h, w, _ = frames.shape
     rows = []
     for crf in crfs:
         size, out, timing = code_frames(frames, codec, crf, pix_fmt)
         rows.append({"crf": crf, **quality_row(frames, out, size, timing["encode_s"], timing["decode_s"])})
+        if on_quality is not None:
+            on_quality(crf)
     return {"name": f"{codec}-{pix_fmt}", "codec": codec, "pix_fmt": pix_fmt, "frames": t, "width": w, "height": h,
             "qualities": crfs, "rows": rows,
             "results": {k: [r[k] for r in rows] for k in ("bpp", "psnr-rgb", "psnr-y", "encode_fps", "decode_fps")}}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,13 +22,15 @@ from ncodec.codecs import container
 from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.video_baselines import evaluate, quality_row
 
-VIDEO_BASELINES = ("x264", "x265")
+from ncodec.evaluation.routing import VIDEO_BASELINES
+
 DEFAULT_CRFS = [22.0, 27.0, 32.0, 37.0, 42.0]
 
 
 def evaluate_inr(frames: np.ndarray, qualities: list[float], fit_effort: float = 1.0,
-                 backend: str = "constriction") -> dict[str, Any]:
-    """Fit, code and decode inr-video at each quality level; encode time is the fitting cost."""
+                 backend: str = "constriction", on_quality: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Fit, code and decode inr-video at each quality level; encode time is the fitting cost.
+    ``on_quality(q)`` is called once each quality level is done."""
     from ncodec.codecs.video_inr import INRVideoCodec
 
     codec = INRVideoCodec()
@@ -44,12 +47,15 @@ def evaluate_inr(frames: np.ndarray, qualities: list[float], fit_effort: float =
         row.update(quality=q, fit_s=t1 - t0, group_bytes=[len(s) for s in sections[1:]],
                    params_per_group=result.stats["params_per_group"], fit_steps=result.stats["fit_steps"])
         rows.append(row)
+        if on_quality is not None:
+            on_quality(q)
     return _doc("inr-video", "inr-video", frames, qualities, rows)
 
 
-def evaluate_per_frame(frames: np.ndarray, name: str, qualities: list[float],
-                       backend: str = "constriction") -> dict[str, Any]:
-    """A registered image codec applied to every frame independently (rate: the sum of its .ncd files)."""
+def evaluate_per_frame(frames: np.ndarray, name: str, qualities: list[float], backend: str = "constriction",
+                       on_quality: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """A registered image codec applied to every frame independently (rate: the sum of its .ncd files).
+    ``on_quality(q)`` is called once each quality level is done."""
     from ncodec.codecs.registry import load_codec
 
     codec = load_codec(name)
@@ -69,6 +75,8 @@ def evaluate_per_frame(frames: np.ndarray, name: str, qualities: list[float],
         row = quality_row(frames, np.stack(out), size, enc_s, dec_s)
         row["quality"] = q
         rows.append(row)
+        if on_quality is not None:
+            on_quality(q)
     return _doc(f"{name} (per frame)", name, frames, qualities, rows)
 
 
@@ -78,38 +86,41 @@ def _doc(name: str, codec: str, frames: np.ndarray, qualities: list[float], rows
             "results": {k: [r[k] for r in rows] for k in ("bpp", "psnr-rgb", "psnr-y", "encode_fps", "decode_fps")}}
 
 
-def evaluate_clip(frames: np.ndarray, codec: str, qualities: list[float] | None, pix_fmt: str = "yuv420p",
-                  fit_effort: float = 1.0, backend: str = "constriction") -> dict[str, Any]:
-    """One clip through ``codec``: ``inr-video``, ``x264``/``x265`` (qualities = CRFs) or an image codec."""
-    from ncodec.codecs.registry import REGISTRY
+def default_video_qualities(codec: str) -> list[float]:
+    """The quality grid ``ncodec eval`` uses for ``codec`` on video when none is given."""
+    from ncodec.codecs.registry import modality_of
 
     if codec in VIDEO_BASELINES:
-        return evaluate(frames, codec, qualities or DEFAULT_CRFS, pix_fmt)
+        return list(DEFAULT_CRFS)
     if codec == "inr-video":
         from ncodec.codecs.video_inr import QUALITY_LEVELS
 
-        return evaluate_inr(frames, qualities or [float(q) for q in QUALITY_LEVELS], fit_effort, backend)
-    if codec in REGISTRY and REGISTRY[codec].modality == "image":
-        return evaluate_per_frame(frames, codec, qualities or [1.0, 2.0, 3.0, 4.0], backend)
+        return [float(q) for q in QUALITY_LEVELS]
+    if modality_of(codec) == "image":
+        return [1.0, 2.0, 3.0, 4.0]
     raise UnsupportedInputError(f"codec {codec!r} cannot code video; use inr-video, x264, x265 or an image codec")
 
 
-def is_video_dataset(path: str | os.PathLike, codec: str) -> bool:
-    """Whether ``ncodec eval`` should treat ``path`` as video: a video codec, a clip, or a folder of clips."""
-    from ncodec.codecs.videoio import VIDEO_SUFFIXES
-
-    p = Path(path)
-    if codec == "inr-video" or codec in VIDEO_BASELINES:
-        return True
-    if p.is_file():
-        return p.suffix.lower() in VIDEO_SUFFIXES | {".yuv"}
-    return p.is_dir() and any(f.suffix.lower() in VIDEO_SUFFIXES for f in p.iterdir())
+def evaluate_clip(frames: np.ndarray, codec: str, qualities: list[float] | None, pix_fmt: str = "yuv420p",
+                  fit_effort: float = 1.0, backend: str = "constriction",
+                  on_quality: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """One clip through ``codec``: ``inr-video``, ``x264``/``x265`` (qualities = CRFs) or an image codec.
+    ``on_quality(q)`` is called once each quality level is done."""
+    default = default_video_qualities(codec)  # also refuses codecs that cannot code video
+    qualities = qualities or default
+    if codec in VIDEO_BASELINES:
+        return evaluate(frames, codec, qualities, pix_fmt, on_quality=on_quality)
+    if codec == "inr-video":
+        return evaluate_inr(frames, qualities, fit_effort, backend, on_quality=on_quality)
+    return evaluate_per_frame(frames, codec, qualities, backend, on_quality=on_quality)
 
 
 def run_video_eval(source: str | os.PathLike, codec: str, qualities: list[float] | None,
                    output: str | os.PathLike, frames: int | None = None, size: tuple[int, int] | None = None,
-                   pix_fmt: str = "yuv420p", fit_effort: float = 1.0, backend: str = "constriction") -> dict[str, Any]:
-    """Evaluate a clip (file, UVG raw file or frame folder) or every clip of a folder; write ``output``."""
+                   pix_fmt: str = "yuv420p", fit_effort: float = 1.0, backend: str = "constriction",
+                   progress: bool = True) -> dict[str, Any]:
+    """Evaluate a clip (file, UVG raw file or frame folder) or every clip of a folder; write ``output``.
+    ``progress`` shows a bar on stderr over the (clip, quality) runs."""
     from ncodec.codecs.imageio import atomic_write_bytes
     from ncodec.datasets.video import FRAME_SUFFIXES, read_source, video_sources
 
@@ -122,12 +133,27 @@ def run_video_eval(source: str | os.PathLike, codec: str, qualities: list[float]
         raise UnsupportedInputError(f"video dataset not found: {p}")
     image_frames = p.is_dir() and any(f.suffix.lower() in FRAME_SUFFIXES for f in p.iterdir())
     sources = [p] if p.is_file() or image_frames else video_sources(p)
+    default = default_video_qualities(codec)  # refuses codecs that cannot code video before any reading
+    grid = qualities or default
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sources) * len(grid), unit="run", desc=f"eval {codec}", file=sys.stderr,
+                   dynamic_ncols=True)
     clips = []
-    for src in sources:
-        clip = read_source(src, frames=frames, size=size)
-        doc = evaluate_clip(clip, codec, qualities, pix_fmt, fit_effort, backend)
-        doc["clip"] = src.name
-        clips.append(doc)
+    try:
+        for src in sources:
+            if bar is not None:
+                bar.set_postfix_str(src.name)
+            clip = read_source(src, frames=frames, size=size)
+            doc = evaluate_clip(clip, codec, grid, pix_fmt, fit_effort, backend,
+                                on_quality=None if bar is None else lambda q: bar.update(1))
+            doc["clip"] = src.name
+            clips.append(doc)
+    finally:
+        if bar is not None:
+            bar.close()
     first = clips[0]
     merged = {k: [float(np.mean([c["results"][k][i] for c in clips])) for i in range(len(first["qualities"]))]
               for k in first["results"]}

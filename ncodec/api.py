@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ncodec.errors import BitstreamError, OutputExistsError, UnsupportedInputError
+from ncodec.errors import BitstreamError, ModelMismatchError, OutputExistsError, UnsupportedInputError, UsageError
 
 PathLike = str | os.PathLike
 
@@ -66,8 +66,41 @@ def _check_output(dst: PathLike, force: bool) -> None:
     p = Path(dst)
     if p.exists() and not force:
         raise OutputExistsError(f"output exists: {p} (use --force / force=True to overwrite)")
-    if not p.parent.exists() and str(p.parent):
-        raise UnsupportedInputError(f"output folder does not exist: {p.parent}")
+    check_output_folder(p)
+
+
+def check_output_folder(dst: PathLike) -> None:
+    """The folder an output goes to must exist: checked before any work starts."""
+    parent = Path(dst).parent
+    if str(parent) and not parent.is_dir():
+        raise UsageError(f"output folder does not exist: {parent}")
+
+
+# Suffixes of files that are not ``.ncd`` bitstreams: an encoder output named so would mislead.
+MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".jxl",
+                  ".jp2", ".gif", ".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".yuv", ".ply", ".pcd", ".xyz",
+                  ".off", ".obj", ".stl"}
+
+
+def _check_encode_output(dst: PathLike) -> None:
+    suffix = Path(dst).suffix.lower()
+    if suffix in MEDIA_SUFFIXES:
+        raise UsageError(f"{Path(dst).name}: the encoder writes an .ncd bitstream, not a {suffix[1:]} file; "
+                         f"name the output .ncd (decode it with `ncodec decode X.ncd OUT{suffix}`)")
+
+
+def _check_decode_output(modality: str, dst: PathLike) -> None:
+    """Refuse an output name whose extension contradicts what the bitstream decodes to, before decoding."""
+    from ncodec.codecs.imageio import IMAGE_WRITE_FORMATS
+
+    suffix = Path(dst).suffix.lower()
+    allowed = {"image": sorted(IMAGE_WRITE_FORMATS), "video": ["(none: a frame folder)", ".mp4", ".mkv", ".y4m"],
+               "pointcloud": [".ply"], "mesh": [".ply", ".obj", ".off", ".stl"]}.get(modality)
+    if allowed is None:
+        return
+    ok = suffix in allowed or (modality == "video" and suffix == "")
+    if not ok:
+        raise UsageError(f"a {modality} bitstream decodes to {', '.join(allowed)}, not {Path(dst).name!r}")
 
 
 def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, codec: str | None = None,
@@ -92,8 +125,13 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
 
     if backend not in BACKENDS:
         raise UnsupportedInputError(f"unknown coder backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}")
+    if codec is not None:
+        from ncodec.codecs.registry import get_spec
+
+        get_spec(codec)  # an unknown or mis-cased name fails before any work, with a suggestion
     if dst is not None:
         _check_output(dst, force)
+        _check_encode_output(dst)
     t0 = time.perf_counter()
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
@@ -138,11 +176,11 @@ def _encode_mesh(src: PathLike, dst: PathLike | None, name: str, quality: float 
 
 
 def _is_video_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bool:
-    from ncodec.codecs.registry import REGISTRY
+    from ncodec.codecs.registry import modality_of
     from ncodec.codecs.videoio import VIDEO_SUFFIXES
 
-    if codec is not None and codec in REGISTRY:
-        return REGISTRY[codec].modality == "video"
+    if modality_of(codec) is not None:
+        return modality_of(codec) == "video"
     if not isinstance(src, (str, os.PathLike)):
         return False
     p = Path(src)
@@ -176,10 +214,10 @@ def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: st
     """Videos: fit the INR codec group by group (checkpointed beside ``dst``), then write the bitstream."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
-    from ncodec.codecs.registry import REGISTRY, load_codec
+    from ncodec.codecs.registry import load_codec, modality_of
 
     name = codec or "inr-video"
-    if REGISTRY.get(name) is None or REGISTRY[name].modality != "video":
+    if modality_of(name) != "video":
         raise UnsupportedInputError(f"codec {name!r} does not code video; use inr-video")
     if not 0.001 <= fit_effort <= 100:  # also refuses NaN
         raise UnsupportedInputError("fit effort must be in 0.001..100")
@@ -195,9 +233,20 @@ def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: st
     model = load_codec(name)
     checkpoint = None if dst is None else Path(str(dst) + ".fit")
     t1 = time.perf_counter()
-    result = model.compress(clip, quality=quality, backend=backend, device=device, progress=progress,
-                            checkpoint=checkpoint, steps_scale=fit_effort,
-                            **({} if group_frames is None else {"group_frames": group_frames}))
+    try:
+        result = model.compress(clip, quality=quality, backend=backend, device=device, progress=progress,
+                                checkpoint=checkpoint, steps_scale=fit_effort,
+                                **({} if group_frames is None else {"group_frames": group_frames}))
+    except KeyboardInterrupt as exc:
+        if checkpoint is None:
+            raise
+        from ncodec.codecs.video_inr import SNAPSHOT_SECONDS
+
+        if checkpoint.is_file():  # written atomically every SNAPSHOT_SECONDS of a fit and after each group
+            raise KeyboardInterrupt(f"interrupted; the fit is saved in {checkpoint}: "
+                                    "run the same command again to resume") from exc
+        raise KeyboardInterrupt(f"interrupted; nothing saved yet (the fit is saved in {checkpoint} "
+                                f"every {SNAPSHOT_SECONDS:g} s and after each group)") from exc
     data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:
@@ -212,9 +261,9 @@ def _encode_video(src: PathLike | np.ndarray, dst: PathLike | None, *, codec: st
 
 def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bool:
     from ncodec.codecs.pointio import POINT_SUFFIXES
-    from ncodec.codecs.registry import REGISTRY
+    from ncodec.codecs.registry import modality_of
 
-    if codec is not None and codec in REGISTRY and REGISTRY[codec].modality in ("pointcloud", "mesh"):
+    if modality_of(codec) in ("pointcloud", "mesh"):
         return True
     return isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() in POINT_SUFFIXES
 
@@ -226,14 +275,14 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
     from ncodec.codecs.pointio import read_points
-    from ncodec.codecs.registry import REGISTRY, load_codec
+    from ncodec.codecs.registry import load_codec, modality_of
 
     if not isinstance(src, (str, os.PathLike)):
         raise UnsupportedInputError("point clouds are read from files (ply, pcd, xyz, off, obj, stl)")
     name = codec or "octree-pc"
-    if REGISTRY.get(name) is not None and REGISTRY[name].modality == "mesh":
+    if modality_of(name) == "mesh":
         return _encode_mesh(src, dst, name, quality)
-    if REGISTRY.get(name) is None or REGISTRY[name].modality != "pointcloud":
+    if modality_of(name) != "pointcloud":
         raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-pc, octree-adaptive or draco")
     t0 = time.perf_counter()
     cloud = read_points(src)
@@ -279,6 +328,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
     t0 = time.perf_counter()
     stream = open(src)
     _check_modality(stream.header)
+    if dst is not None:
+        _check_decode_output(stream.header.modality, dst)
     if stream.header.modality == "mesh":
         return _decode_mesh(stream, dst, t0)
     if stream.header.modality == "pointcloud":
@@ -300,11 +351,14 @@ decode.last_stats = {}  # type: ignore[attr-defined]
 def _check_modality(header: Any) -> None:
     """The header's modality must be the one its codec codes (else a crafted header could route a
     stream to the wrong output path)."""
-    from ncodec.codecs.registry import REGISTRY
+    from ncodec.codecs.registry import modality_of
 
-    spec = REGISTRY.get(header.codec)
-    if spec is not None and spec.modality != header.modality:
-        raise BitstreamError(f"codec {header.codec!r} codes {spec.modality}, but the header says {header.modality}")
+    modality = modality_of(header.codec)
+    if modality is None:
+        raise ModelMismatchError(f"the bitstream's codec {header.codec!r} is not in this installation "
+                                 "(see `ncodec models`)")
+    if modality != header.modality:
+        raise BitstreamError(f"codec {header.codec!r} codes {modality}, but the header says {header.modality}")
 
 
 def _decode_video(stream: Bitstream, dst: PathLike | None, device: str, t0: float) -> np.ndarray:
@@ -368,12 +422,38 @@ def info(src: PathLike | bytes) -> dict[str, Any]:
     c, height, width = (h.shape + (0, 0, 0))[:3] if h.modality == "image" else (None, None, None)
     out = {"format_version": h.version, "codec": h.codec, "modality": h.modality, "shape": list(h.shape),
            "quality": h.quality, "weights_sha256_prefix": h.weights_sha256,
-           "coder": BACKEND_IDS.get(h.backend, f"unknown({h.backend})"), "coder_version": h.backend_version,
+           "coder": BACKEND_IDS.get(h.backend, "none (the codec's own payload)" if h.backend == 0 else f"unknown({h.backend})"),
+           "coder_version": h.backend_version,
            "metadata": h.metadata, "bytes": s.size, "sections": [len(x) for x in s.sections]}
     if h.modality == "image" and height and width:
         out["bpp"] = 8 * s.size / (height * width)
+    if h.modality == "pointcloud":
+        voxels = _voxel_count(h.codec, s.sections)
+        if voxels:
+            out["points"] = voxels
+            out["bits_per_point"] = 8 * s.size / voxels
     if h.modality == "video" and len(h.shape) == 4:
         frames, height, width = h.shape[:3]
         out["frames"] = frames
         out["bpp"] = 8 * s.size / (frames * height * width)
     return out
+
+
+def _voxel_count(codec: str, sections: list[bytes]) -> int | None:
+    """Decoded point count of a point-cloud stream, read from its geometry parameters (octree codecs)
+    or from the Draco payload's header, without decoding the geometry; None if it cannot be read."""
+    import struct
+
+    layouts = {"octree-adaptive": ("<3ddBIB", 5), "octree-pc": ("<3ddBI", 5)}
+    if codec in layouts and sections:
+        layout, field = layouts[codec]
+        if len(sections[0]) == struct.calcsize(layout):
+            return int(struct.unpack(layout, sections[0])[field])
+    if codec == "draco" and len(sections) == 2:
+        try:
+            import DracoPy
+
+            return len(DracoPy.decode(sections[1]).points)
+        except Exception:  # info never fails on a payload it cannot read
+            return None
+    return None

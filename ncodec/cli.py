@@ -13,11 +13,46 @@ import sys
 import time
 from pathlib import Path
 
-from ncodec.errors import NcodecError
+from ncodec.errors import MissingDeviceError, NcodecError, UsageError
 
 CODER_BACKENDS = ["constriction", "compressai", "rans-interleaved"]  # entropy.coders.BACKENDS (kept import-light)
 
 EXIT_INTERNAL = 70
+
+QUALITY_HELP = ("what it means depends on the codec (`ncodec models` lists each): learned image codecs a float in "
+                "[1, 4] (higher is better), jpeg 1-95, webp/avif 0-100, jpeg-xl 1-99, hevc-intra the QP 0-51 "
+                "(lower is better), jpeg2000 the target PSNR in dB; 3D codecs the bit depth 1-20; inr-video 1-5 "
+                "(default: the codec's default)")
+
+
+def _float_list(text: str | None, flag: str = "--qualities") -> list[float] | None:
+    """Comma-separated numbers (``1,2.5,4``), the one list convention of every ncodec option."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated numbers such as 1,2,3, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{flag} is empty")
+    return values
+
+
+def _check_output_folder(path: str) -> None:
+    from ncodec.api import check_output_folder
+
+    check_output_folder(path)
+
+
+def _check_device(device: str | None) -> None:
+    """``--device cuda`` needs a CUDA GPU; say so in one line instead of failing deep inside torch."""
+    if device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise MissingDeviceError("--device cuda: no CUDA GPU is available on this machine "
+                                 "(torch.cuda.is_available() is False); use --device cpu")
 
 
 def _summary(kind: str, stats: dict, extra: str = "") -> None:
@@ -77,6 +112,8 @@ def cmd_info(a: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
     else:
         for k, v in d.items():
+            if isinstance(v, float):
+                v = f"{v:.4f}" if k in ("bpp", "bits_per_point") else f"{v:g}"
             print(f"{k:>22}: {v}")
     return 0
 
@@ -87,7 +124,8 @@ def cmd_models(a: argparse.Namespace) -> int:
     for c in list_codecs():
         mark = "*" if c["name"] == DEFAULT_CODEC else " "
         w = c["weights"] or "no shipped weights (train with `ncodec train`)"
-        print(f"{mark} {c['name']:<24} {c['modality']:<6} {c['description']}\n    weights: {w}")
+        print(f"{mark} {c['name']:<24} {c['modality']:<10} {c['description']}\n"
+              f"    --quality: {c['quality']}\n    weights: {w}")
     return 0
 
 
@@ -115,22 +153,17 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from ncodec.evaluation.runner import run_eval
+    from ncodec.evaluation.routing import eval_route
 
-    from ncodec.errors import UnsupportedInputError
-
-    try:
-        qualities = None if a.qualities is None else [float(q) for q in a.qualities.split(",")]
-    except ValueError:
-        raise UnsupportedInputError(f"--qualities must be comma-separated numbers, got {a.qualities!r}") from None
-    from ncodec.codecs.registry import REGISTRY
-    from ncodec.evaluation.video_eval import is_video_dataset
-
-    if is_video_dataset(a.dataset, a.codec):
+    qualities = _float_list(a.qualities)
+    _check_output_folder(a.output)
+    route = eval_route(a.dataset, a.codec)  # the codec's modality first, then the files
+    if route == "video":
         from ncodec.evaluation.video_eval import run_video_eval
 
         doc = run_video_eval(a.dataset, a.codec, qualities, a.output, frames=a.frames, size=_size(a.size),
-                             pix_fmt=a.pix_fmt, fit_effort=a.fit_effort, backend=a.backend)
+                             pix_fmt=a.pix_fmt, fit_effort=a.fit_effort, backend=a.backend,
+                             progress=not a.no_progress)
         r = doc["results"]
         print(f"{len(doc['clips'])} clip(s): {', '.join(doc['clips'])}")
         print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'enc fps':>8} {'dec fps':>8}")
@@ -139,10 +172,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
                   f"{r['encode_fps'][i]:8.2f} {r['decode_fps'][i]:8.1f}")
         print(f"wrote {a.output}")
         return 0
-    if a.codec in REGISTRY and REGISTRY[a.codec].modality == "pointcloud":
+    if route == "pointcloud":
         from ncodec.evaluation.pointcloud_eval import run_pointcloud_eval
 
-        doc = run_pointcloud_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend)
+        doc = run_pointcloud_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
+                                  progress=not a.no_progress)
         print(f"{'bits':>5} {'bits/point':>11} {'D1 PSNR':>8} {'D2 PSNR':>8} {'Chamfer':>10}")
         r = doc["results"]
         for i, q in enumerate(doc["qualities"]):
@@ -150,6 +184,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
                   f"{r['d2_psnr'][i] or math.nan:8.2f} {r['chamfer'][i]:10.3g}")
         print(f"wrote {a.output}")
         return 0
+    from ncodec.evaluation.runner import run_eval
+
     doc = run_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
                    progress=not a.no_progress, workers=a.workers)
     qualities, r = doc["qualities"], doc["results"]
@@ -186,6 +222,11 @@ def cmd_bdrate(a: argparse.Namespace) -> int:
 
 
 def cmd_perception(a: argparse.Namespace) -> int:
+    from ncodec.codecs.registry import get_spec
+
+    get_spec(a.codec)
+    qualities = _float_list(a.qualities)
+    _check_output_folder(a.output)
     from ncodec.evaluation.perception import run_perception
     from ncodec.evaluation.tasks import get_task
 
@@ -193,7 +234,6 @@ def cmd_perception(a: argparse.Namespace) -> int:
     if a.task == "classify":
         options = {"mode": a.mode, **({"model": a.model} if a.model else {}), **({"weights": a.model_weights} if a.model_weights else {})}
     task = get_task(a.task, **options)
-    qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
     doc = run_perception(task, a.codec, a.data, a.output, qualities=qualities, weights=a.weights, backend=a.backend,
                          progress=None if a.no_progress else lambda line: print(line, flush=True))
     metric, r = task.metric, doc["results"]
@@ -208,9 +248,10 @@ def cmd_perception(a: argparse.Namespace) -> int:
 
 
 def cmd_plot(a: argparse.Namespace) -> int:
-    from ncodec.evaluation.plot import plot_rd
+    from ncodec.evaluation.plot import plot_rd  # matplotlib, no torch
 
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    _check_output_folder(a.output)
     written = plot_rd(a.files, a.output, metrics, anchor=a.anchor or None, method=a.method, title=a.title,
                       max_bpp=a.max_bpp)
     print("wrote " + ", ".join(str(p) for p in written))
@@ -271,13 +312,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from ncodec.evaluation.metrics import psnr_rgb
     from ncodec.codecs.imageio import read_image
 
+    qualities = _float_list(a.qualities)
     sample = Path(__file__).resolve().parent / "data" / "sample.png"
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ncd, png = out_dir / "demo.ncd", out_dir / "demo-decoded.png"
     original = read_image(sample)
     print(f"sample: {sample.name} {original.shape[1]}x{original.shape[0]}")
-    for q in a.qualities:
+    for q in qualities:
         api.encode(sample, ncd, quality=q, force=True)
         e = api.encode.last_stats
         rec = api.decode(ncd, png, force=True)
@@ -299,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--codec", default=None, help="registered codec (default: mean-scale-hyperprior)")
-    e.add_argument("--quality", type=float, default=None, help="float in [1, levels] (default: highest)")
+    e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
     e.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
                     help="entropy coder backend (the decoder reads it from the bitstream)")
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
@@ -335,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     t = sub.add_parser("train", help="train a variable-rate learned image codec")
-    from ncodec.training.loop import add_train_arguments
+    from ncodec.training.options import add_train_arguments  # torch-free: --help answers at once
 
     add_train_arguments(t)
     t.set_defaults(func=cmd_train)
@@ -351,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "inr-video, x264/x265 (qualities = CRFs) or an image codec per frame")
     ev.add_argument("--codec", default="mean-scale-hyperprior")
     ev.add_argument("--qualities", default=None,
-                    help="comma-separated qualities (default: the codec's grid, see `ncodec models`)")
+                    help="comma-separated qualities, e.g. 10,50,90 (default: the codec's grid); " + QUALITY_HELP)
     ev.add_argument("--workers", type=int, default=1, help="processes coding images in parallel (default 1)")
     ev.add_argument("-o", "--output", required=True, help="result JSON (resumed if it exists)")
     ev.add_argument("--weights", default=None)
@@ -423,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="encode and decode the bundled sample image")
     demo.add_argument("--out-dir", default="ncodec-demo")
-    demo.add_argument("--qualities", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])
+    demo.add_argument("--qualities", default="1,2,3,4", help="comma-separated qualities (default 1,2,3,4)")
     demo.set_defaults(func=cmd_demo)
     return p
 
@@ -432,12 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
+        _check_device(getattr(args, "device", None))
         return int(args.func(args) or 0)
     except NcodecError as exc:
         print(f"ncodec: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("ncodec: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a message, when there is one, says how to resume
+        print(f"ncodec: {exc}" if str(exc) else "ncodec: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # last resort: one line, never a traceback
         print(f"ncodec: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

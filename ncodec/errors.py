@@ -13,6 +13,19 @@ class NcodecError(Exception):
     exit_code = 1
 
 
+class UsageError(NcodecError):
+    """A command-line or API argument is wrong: an unknown codec name, a missing output folder, a
+    malformed list. Exit code 2, as for argparse's own usage errors."""
+
+    exit_code = 2
+
+
+class MissingDeviceError(NcodecError):
+    """A device was asked for that this machine does not have (``--device cuda`` without a GPU)."""
+
+    exit_code = 9
+
+
 class BitstreamError(NcodecError):
     """A bitstream is malformed, truncated, corrupted or exceeds a parser limit."""
 

@@ -276,3 +276,50 @@ def test_limits_are_checked_before_any_work():
     steps = np.full(len(parameter_shapes(PatchINRConfig(), 1, 1)), 1e9, np.float32)
     with pytest.raises(NcodecError, match="steps"):
         codec.decompress(header, [_pack_params(PatchINRConfig(), 1, 0.0, steps), b""])
+
+
+def test_stopped_encode_says_where_the_fit_is_saved_and_the_same_call_resumes(tmp_path, clip, monkeypatch):
+    import ncodec.codecs.video_inr as inr
+
+    out = tmp_path / "o.ncd"
+    fit = tmp_path / "o.ncd.fit"
+    real_save = inr._save_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        if state["partial"]["step"] >= 5:
+            raise KeyboardInterrupt  # Ctrl-C right after a snapshot inside the fit
+
+    monkeypatch.setattr(inr, "SNAPSHOT_SECONDS", 0.0)
+    monkeypatch.setattr(inr, "_save_checkpoint", save_then_stop)
+    kwargs = dict(codec="inr-video", quality=1, fit_effort=0.01, group_frames=8)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        api.encode(clip[:8], out, **kwargs)
+    message = str(stopped.value)
+    assert fit.is_file() and str(fit) in message and "run the same command again to resume" in message
+    assert len(message.splitlines()) == 1 and not out.exists()
+    monkeypatch.setattr(inr, "_save_checkpoint", real_save)
+    resumed_from = []
+    real_fit = INRVideoCodec._fit_group
+
+    def fit_recording(self, *args):
+        resumed_from.append(args[7]["step"] if args[7] is not None else None)
+        return real_fit(self, *args)
+
+    monkeypatch.setattr(INRVideoCodec, "_fit_group", fit_recording)
+    api.encode(clip[:8], out, **kwargs)  # the same call resumes from the snapshot and finishes
+    assert resumed_from == [5] and out.is_file() and not fit.exists()
+
+
+def test_encode_stopped_before_any_snapshot_says_nothing_is_saved(tmp_path, monkeypatch):
+    def stop(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(INRVideoCodec, "_fit_group", stop)
+    frames = read_video(CLIP, frames=2)
+    with pytest.raises(KeyboardInterrupt, match="nothing saved yet"):
+        api.encode(frames, tmp_path / "o.ncd", codec="inr-video", quality=1, fit_effort=0.01)
+    assert not (tmp_path / "o.ncd.fit").exists()
+    with pytest.raises(KeyboardInterrupt) as bare:  # no output file, no checkpoint: the interrupt as it was
+        api.encode(frames, None, codec="inr-video", quality=1, fit_effort=0.01)
+    assert str(bare.value) == ""

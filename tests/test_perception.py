@@ -140,3 +140,40 @@ def test_bdrate_on_a_lower_is_better_task_metric_states_the_convention(tmp_path,
     assert main(["bdrate", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--metric", "cer"]) == 0
     line = capsys.readouterr().out
     assert "lower cer is better" in line and "BD-rate -50.00 %" in line
+
+
+def test_progress_reports_every_item_while_the_work_runs(tmp_path):
+    from ncodec.codecs.imageio import read_image
+    from ncodec.evaluation.perception import run_perception
+    from ncodec.evaluation.tasks.base import Item, Task
+
+    class MeanGrey(Task):  # a trivial "model": the mean grey level, scored as its absolute error
+        name, metric, higher_is_better = "mean-grey", "error", False
+
+        def items(self, data):
+            return [Item(p.name, read_image(p)) for p in sorted(ASSETS.glob("kodim0*"))]
+
+        def predict(self, image):
+            return float(image.mean())
+
+        def target(self, item, original_prediction):
+            return original_prediction
+
+        def score(self, prediction, target):
+            return {"error": abs(prediction - target)}
+
+        def aggregate(self, scores):
+            return float(np.mean([s["error"] for s in scores]))
+
+    out = tmp_path / "p.json"
+    lines = []
+
+    def report(line: str) -> None:
+        assert not out.exists()  # during the run, not once it is over
+        lines.append(line)
+
+    doc = run_perception(MeanGrey(), "jpeg", "assets", out, qualities=[30, 60], progress=report)
+    n = doc["items"]
+    assert n == 2 and len(lines) == n + 2 * n
+    assert lines[0].startswith(f"original [1/{n}]") and f"[{2 * n}/{2 * n}]" in lines[-1]
+    assert all("bpp" in line for line in lines[n:])

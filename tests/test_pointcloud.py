@@ -409,3 +409,21 @@ def test_eval_on_a_3d_folder(tmp_path, capsys):
     rates, d1 = doc["results"]["bits_per_point"], doc["results"]["d1_psnr"]
     assert rates == sorted(rates) and d1 == sorted(d1)
     assert main(["plot", str(out), "--metrics", "d1_psnr", "-o", str(tmp_path / "p.png")]) == 0
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_3d_eval_shows_progress_on_stderr_unless_told_not_to(tmp_path, capsys, progress):
+    import shutil
+
+    from ncodec.evaluation.pointcloud_eval import run_pointcloud_eval
+
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    shutil.copy(PIG, folder / "pig.off")
+    doc = run_pointcloud_eval(folder, "octree-adaptive", [5, 6], tmp_path / "eval.json", progress=progress)
+    assert len(doc["per_item"]) == 2
+    captured = capsys.readouterr()
+    if progress:
+        assert "eval octree-adaptive" in captured.err and "2/2" in captured.err  # one step per (file, depth)
+    else:
+        assert captured.err == ""

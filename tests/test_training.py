@@ -106,3 +106,12 @@ def test_ms_ssim_training_runs(tmp_path):
     args = _args(tmp_path / "run2", 2, distortion="ms-ssim")
     with pytest.raises(UnsupportedInputError, match="patch-size >= 192"):
         run_training(args)
+
+
+def test_torch_free_train_options_match_the_models():
+    """``ncodec --help`` builds the train parser without torch; its lists must equal the models'."""
+    from ncodec.models.image import DEFAULT_LAMBDAS
+    from ncodec.training import loop, options
+
+    assert sorted(options.TRAINABLE_KINDS) == sorted(loop.TRAINABLE_KINDS)
+    assert options.DEFAULT_LAMBDAS == DEFAULT_LAMBDAS

@@ -101,3 +101,17 @@ def test_video_eval_rejects_what_it_cannot_code(tmp_path):
     with pytest.raises(UnsupportedInputError, match="not found"):
         run_video_eval(tmp_path / "none.mp4", "x264", None, tmp_path / "o.json")
     assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_video_eval_shows_progress_on_stderr_unless_told_not_to(tmp_path, capsys, progress):
+    from ncodec.evaluation.video_eval import run_video_eval
+
+    doc = run_video_eval(CLIP, "jpeg", [30, 60], tmp_path / "jpeg.json", frames=2, progress=progress)
+    assert len(doc["results"]["bpp"]) == 2
+    captured = capsys.readouterr()
+    if progress:
+        assert "eval jpeg" in captured.err and "2/2" in captured.err  # one step per (clip, quality)
+    else:
+        assert captured.err == ""
+    assert "eval jpeg" not in captured.out

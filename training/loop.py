@@ -29,49 +29,9 @@ from ncodec.errors import UnsupportedInputError
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.models.context import CheckerboardChannelContext
 from ncodec.models.image import MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
+from ncodec.training.options import add_train_arguments  # noqa: F401  (re-exported)
 
 TRAINABLE_KINDS = sorted(MODEL_CLASSES) + [CheckerboardChannelContext.kind]
-
-
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--codec", default="mean-scale-hyperprior", choices=TRAINABLE_KINDS)
-    p.add_argument("--N", type=int, default=64, help="transform channels")
-    p.add_argument("--M", type=int, default=96, help="latent channels")
-    p.add_argument("--lambdas", default=",".join(str(v) for v in DEFAULT_LAMBDAS),
-                   help="comma-separated rate levels (MSE lambdas on 0..1 pixels x 255**2)")
-    p.add_argument("--data", default=None,
-                   help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
-    p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
-    p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
-    p.add_argument("--steps", type=int, default=100000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--patch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--lr-drop", type=float, default=0.9, help="fraction of --steps after which lr /= 10")
-    p.add_argument("--aux-lr", type=float, default=1e-3)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0 disables)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--init", default=None,
-                   help="start from the model weights of a checkpoint or .ncw weight file (fresh optimiser)")
-    p.add_argument("--init-partial", action="store_true",
-                   help="with --init: copy only the tensors whose names and shapes match (e.g. a mean-scale "
-                        "hyperprior's transforms into checkerboard-channel) and report how many")
-    p.add_argument("--qat", action="store_true",
-                   help="fake-quantise the fixed-point entropy-parameter net (quantisation-aware fine-tuning)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--stop-after", type=int, default=0,
-                   help="stop after this many steps, keeping the --steps schedule (short reproduction runs)")
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--val-every", type=int, default=2000)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--distortion", default="mse", choices=["mse", "ms-ssim"],
-                   help="ms-ssim: lambda * (1 - MS-SSIM) + bpp (use MS-SSIM lambdas, e.g. 2.4..60; patches >= 192)")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast of the forward pass (CUDA only)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also log to OUT/tensorboard (needs the tensorboard package)")
 
 
 def rd_loss(model: VariableRateImageModel, out: dict[str, Any], x: torch.Tensor,
