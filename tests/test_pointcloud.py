@@ -13,7 +13,7 @@ from ncodec.codecs import container
 from ncodec.codecs.octree import expand, occupancy_levels
 from ncodec.codecs.pointcloud import DracoCodec, OctreeAdaptiveCodec
 from ncodec.codecs.pointio import morton_decode, morton_encode, read_points, voxelize, write_ply
-from ncodec.errors import NcodecError, UnsupportedInputError
+from ncodec.errors import NcodecError, UnsupportedInputError, UsageError
 from ncodec.evaluation.metrics3d import geometry_metrics
 
 pytest.importorskip("open3d", reason="3D tests need open3d (pip install open3d; Debian libusb-1.0-0)")
@@ -110,7 +110,8 @@ def test_cli_encode_decode_ply(tmp_path, capsys):
     back = read_points(ply)
     assert _voxel_set(voxelize(back, 9, *_cube(read_points(PIG))).coords) == _voxel_set(
         voxelize(read_points(PIG), 9).coords)
-    assert main(["decode", str(ncd), str(tmp_path / "pig.png")]) == UnsupportedInputError.exit_code
+    assert main(["decode", str(ncd), str(tmp_path / "pig.png")]) == UsageError.exit_code  # refused before decoding
+    assert not (tmp_path / "pig.png").exists()
 
 
 def _cube(cloud):
@@ -378,7 +379,7 @@ def test_draco_mesh_round_trip(tmp_path):
     data = bytearray(ncd.read_bytes())
     with pytest.raises(NcodecError):
         api.decode(bytes(data[: len(data) // 2]))
-    assert main(["decode", str(ncd), str(tmp_path / "m.png")]) == UnsupportedInputError.exit_code
+    assert main(["decode", str(ncd), str(tmp_path / "m.png")]) == UsageError.exit_code
 
 
 def test_plot_and_bdrate_take_3d_results(tmp_path, capsys):
