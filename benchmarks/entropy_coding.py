@@ -8,7 +8,7 @@ Every coder gets the bins plus a table index per symbol, already as arrays; time
 (CompressAI's Python lists, constriction's per-table models). Bytes are compared with the ideal
 -log2 p of the integer tables. Writes results/bench-entropy-coding.json and prints a table.
 
-    python benchmarks/entropy_coding.py [--sizes 1e6,1e7,1e8] [--threads 2] [--lanes 32]
+    python benchmarks/entropy_coding.py [--sizes 1e6,1e7,1e8] [--threads 2] [--lanes 32] [-o OUT.json]
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def main() -> int:
                    help="chunk size for the CUDA rows (more chunks keep more warps busy)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip", default="", help="coders to leave out: constriction,compressai")
-    p.add_argument("--out", default=str(ROOT / "results" / "bench-entropy-coding.json"))
+    p.add_argument("--out", "--output", "-o", default=str(ROOT / "results" / "bench-entropy-coding.json"),
+                   help="JSON file to write (default: the committed results/bench-entropy-coding.json)")
     a = p.parse_args()
     skip = set(filter(None, a.skip.split(",")))
     results = []
@@ -175,4 +176,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))

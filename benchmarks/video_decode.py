@@ -71,4 +71,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))

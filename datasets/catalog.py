@@ -37,7 +37,19 @@ DATASETS = {
                         "CLIC (Challenge on Learned Image Compression) professional/mobile images; put the "
                         "unpacked train/valid/test folders under $NCODEC_DATA/clic/"),
     "photos-train": DatasetSpec("photos-train", {"train": "photos-train"}, "photos-train.json",
-                                "39 Wikimedia Commons photographs (sources in SOURCES.md); training and validation"),
+                                "39 Wikimedia Commons photographs, downsampled; attributions in photos-train/SOURCES.md beside "
+                                "the images; training and validation only"),
+}
+
+
+# Data read by the video and 3D readers (``datasets/video.py``, ``codecs/pointio.py``): folder under the
+# data root and what it holds. Listed by ``ncodec dataset list``; the README's Data section says where
+# each comes from.
+OTHER_DATA = {
+    "uvg": ("uvg", "UVG raw 4:2:0 clips, *_1920x1080_120fps_420_8bit_YUV.yuv (video benchmark)"),
+    "vimeo90k": ("vimeo_septuplet", "Vimeo-90k septuplets with sep_trainlist.txt / sep_testlist.txt (video training)"),
+    "video": ("video", "clips in any container PyAV reads (mp4, mkv, avi, mpg, y4m, ...)"),
+    "3d": ("3d", "meshes and point clouds (off, ply, pcd, obj, stl, xyz); 3d/train for training 3D models"),
 }
 
 
@@ -83,7 +95,8 @@ def dataset_files(name: str, split: str | None = None, root: str | os.PathLike[s
     folder = Path(root) if root is not None else data_root()
     folder = folder / spec.splits[split]
     if not folder.is_dir():
-        raise UnsupportedInputError(f"{name} {split} not found at {folder} ({spec.note}; nothing is downloaded)")
+        raise UnsupportedInputError(f"{name} {split} not found at {folder} ({spec.note}; nothing is downloaded: "
+                                    "set NCODEC_DATA to the data root, see the README's Data section)")
     doc = load_manifest(manifest) if manifest else (
         load_manifest(MANIFESTS / spec.manifest) if spec.manifest else None)
     if doc is None:

@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from ncodec.errors import MissingDeviceError, NcodecError, UsageError
 
@@ -293,8 +294,17 @@ def cmd_dataset(a: argparse.Namespace) -> int:
     from ncodec.datasets.catalog import DATASETS, build_manifest, dataset_files
 
     if a.action == "list":
+        from ncodec.datasets.catalog import OTHER_DATA
+        from ncodec.datasets.images import data_root
+
+        root = data_root()
+        print(f"data root: {root} ({'present' if root.is_dir() else 'missing'}; set NCODEC_DATA to change it)")
         for spec in DATASETS.values():
-            print(f"{spec.name:<14} splits {', '.join(spec.splits)}: {spec.note}")
+            where = ", ".join(f"{s}: {'present' if (root / d).is_dir() else 'missing'} {root / d}"
+                              for s, d in spec.splits.items())
+            print(f"{spec.name:<14} {spec.note}\n{'':<14} {where}")
+        for name, (folder, note) in OTHER_DATA.items():
+            print(f"{name:<14} {note}\n{'':<14} {'present' if (root / folder).is_dir() else 'missing'} {root / folder}")
     elif a.action == "manifest":
         atomic_write_bytes(a.output, (json.dumps(build_manifest(a.target), indent=1) + "\n").encode())
         print(f"wrote {a.output}")
@@ -470,12 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_reporting_errors(func: Callable[[], int | None]) -> int:
+    """Run ``func`` the way the CLI runs a command: every NcodecError becomes one line on stderr and
+    its documented exit code, anything else one line with exit code 70; never a traceback. The
+    acceptance scripts and benchmarks use it too (``sys.exit(run_reporting_errors(main))``)."""
     t0 = time.perf_counter()
     try:
-        _check_device(getattr(args, "device", None))
-        return int(args.func(args) or 0)
+        return int(func() or 0)
     except NcodecError as exc:
         print(f"ncodec: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -486,6 +497,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ncodec: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
               f" (after {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def run() -> int:
+        _check_device(getattr(args, "device", None))
+        return int(args.func(args) or 0)
+
+    return run_reporting_errors(run)
 
 
 if __name__ == "__main__":

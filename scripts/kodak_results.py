@@ -3,6 +3,7 @@
     python scripts/kodak_results.py --run [--workers 2]   # ncodec eval of every codec (resumable), then below
     python scripts/kodak_results.py                       # regenerate summary, plot and README table from JSON
     python scripts/kodak_results.py --check               # exit 1 if README's table is not what the JSON gives
+    python scripts/kodak_results.py --plot-only           # only redraw results/kodak/rd.png and .svg
 
 Every number in the README table comes from `results/kodak/*.json` (ncodec eval, real bitstreams) and the
 published anchors shipped in `evaluation/anchors/kodak/`; BD-rates are against the published VTM curve
@@ -112,15 +113,28 @@ def run(workers: int) -> None:
         run_eval(kodak, codec, None, OUT / f"{codec}.json", workers=workers)
 
 
+def plot() -> None:
+    """results/kodak/rd.png and .svg from the JSON and the shipped anchors."""
+    from ncodec.evaluation.plot import plot_rd
+
+    files = [str(OUT / f"{c}.json") for c in CODECS] + [f"anchor:kodak/{n}" for n in PLOTTED_ANCHORS]
+    plot_rd(files, OUT / "rd.png", ["psnr-rgb", "ms-ssim-rgb-db"], anchor=ANCHOR, max_bpp=2.0,
+            title="Kodak (24 images), real bitstreams; published curves for VTM, BPG and mbt2018-mean")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", action="store_true", help="run ncodec eval for every codec first (needs Kodak)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--check", action="store_true", help="only verify README's table against the JSON")
+    ap.add_argument("--plot-only", action="store_true", help="only redraw results/kodak/rd.png and .svg from the JSON")
     a = ap.parse_args(argv)
     try:
         if a.run:
             run(a.workers)
+        if a.plot_only:
+            plot()
+            return 0
         rows = summarise()
         text = table(rows)
         if a.check:
@@ -131,11 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             print("README table matches results/kodak/*.json")
             return 0
         atomic_write_bytes(OUT.parent / "kodak-summary.json", (json.dumps(rows, indent=1) + "\n").encode())
-        from ncodec.evaluation.plot import plot_rd
-
-        files = [str(OUT / f"{c}.json") for c in CODECS] + [f"anchor:kodak/{n}" for n in PLOTTED_ANCHORS]
-        plot_rd(files, OUT / "rd.png", ["psnr-rgb", "ms-ssim-rgb-db"], anchor=ANCHOR, max_bpp=2.0,
-                title="Kodak (24 images), real bitstreams; published curves for VTM, BPG and mbt2018-mean")
+        plot()
         atomic_write_bytes(README, _readme_with(text).encode())
         print(text)
     except UnsupportedInputError as exc:
@@ -145,4 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ncodec.cli import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main))

@@ -52,4 +52,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ncodec.cli import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main))

@@ -18,6 +18,10 @@ def main() -> int:
     p.add_argument("--composites", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    # The face set is cut from Kodak: check the data is there before writing anything.
+    from ncodec.datasets.catalog import dataset_files
+
+    dataset_files("kodak")
     pages = generate_pages(Path(a.out) / "pages", count=a.pages, seed=a.seed)
     chars = sum(len(" ".join(path.with_suffix(".txt").read_text(encoding="utf-8").split())) for path in pages)
     print(f"{len(pages)} pages, {chars} characters -> {Path(a.out) / 'pages'}")
@@ -27,4 +31,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ncodec.cli import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main))

@@ -9,6 +9,7 @@ dropped first (Draco's own colour quantisation). Real ``.ncd`` bitstreams, encod
 Writes results/3d/color-mug.json and results/3d/color.png.
 
     python scripts/pointcloud_color_results.py
+    python scripts/pointcloud_color_results.py --plot-only   # redraw color.png from the committed JSON
 """
 
 from __future__ import annotations
@@ -66,11 +67,30 @@ def _pack(enc):
     return enc.header, enc.sections
 
 
+def plot(doc: dict, out: Path) -> Path:
+    """PSNR-Y against colour bits per voxel, one line per codec, from the color-mug.json document."""
+    from ncodec.evaluation.plot import MARKERS, Panel, Series, draw_panels, save_figure
+
+    bd = doc["bd_rate_psnr_y_vs_draco"]
+    series = [Series(e["name"] + (f" ({bd:+.1f} % vs draco, BD-rate on PSNR-Y)" if e["name"] == "octree-pc" else ""),
+                     list(e["results"]["color_bits_per_point"]), list(e["results"]["psnr_y"]), color=f"C{k}",
+                     marker=MARKERS[k]) for k, e in enumerate(doc["codecs"])]
+    panel = Panel("psnr_y", series, "PSNR-Y [dB]", "colour bits per voxel",
+                  title=f"{doc['object']}, {doc['voxels']:,} voxels ({doc['geometry_bits']}-bit geometry)")
+    fig = draw_panels([panel], title="Point-cloud colour: ncodec's RAHT colour coder vs Draco (real bitstreams)",
+                      panel_width=6.0)
+    return save_figure(fig, out / "color.png", formats=(".png",))[0]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", default=str(data_root() / "3d" / "table_scene_mug_stereo_textured.pcd"))
     p.add_argument("--out", default=str(ROOT / "results" / "3d"))
+    p.add_argument("--plot-only", action="store_true", help="redraw results/3d/color.png from color-mug.json")
     a = p.parse_args()
+    if a.plot_only:
+        print(f"wrote {plot(json.loads((Path(a.out) / 'color-mug.json').read_text()), Path(a.out))}")
+        return 0
     cloud = read_points(a.input)
     entries = [run_codec("octree-pc", cloud, [2, 4, 8, 16, 32, 64]),
                run_codec("draco", cloud, [2, 4, 8, 16, 32, 64])]  # Draco: drops 1..6 low bits
@@ -84,25 +104,12 @@ def main() -> int:
            "bd_rate_psnr_y_vs_draco": bd, "codecs": entries}
     out = Path(a.out)
     (out / "color-mug.json").write_text(json.dumps(doc, indent=1) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for e in entries:
-        label = e["name"] + (f" ({bd:+.1f} % vs draco)" if e["name"] == "octree-pc" else "")
-        ax.plot(e["results"]["color_bits_per_point"], e["results"]["psnr_y"], marker="o", ms=3, label=label)
-    ax.set_xlabel("colour bits per voxel")
-    ax.set_ylabel("PSNR-Y (dB)")
-    ax.set_title(f"{doc['object']}, {doc['voxels']:,} voxels (10-bit geometry)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "color.png", dpi=110)
+    plot(doc, out)
     print(f"BD-rate (PSNR-Y) of ncodec's colour coder vs Draco: {bd:+.1f} %")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))

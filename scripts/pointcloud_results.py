@@ -81,28 +81,28 @@ def bd_vs(doc: dict, codec: str, anchor: str = "draco", metric: str = "d1_psnr")
 
 def plot(out: Path) -> Path:
     """D1-PSNR vs bits per input point, one panel per object, from the JSON in ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ncodec.evaluation.plot import MARKERS, Panel, Series, draw_panels, save_figure
 
     docs = [json.loads((out / f"{Path(n).stem}.json").read_text()) for n in OBJECTS if (out / f"{Path(n).stem}.json").exists()]
-    fig, axes = plt.subplots(1, len(docs), figsize=(4.2 * len(docs), 3.6), squeeze=False)
-    for ax, doc in zip(axes[0], docs):
+    if not docs:
+        raise SystemExit(f"no OBJECT.json results in {out}: run without --plot-only first")
+    codecs = list(dict.fromkeys(e["name"] for doc in docs for e in doc["codecs"]))  # same colour in every panel
+    panels = []
+    for doc in docs:
+        series = []
         for entry in doc["codecs"]:
             r = entry["results"]
             bd = doc.get("bd_rate_vs_draco_d1", {}).get(entry["name"])
-            label = entry["name"] + (f" ({bd:+.1f} % vs draco)" if bd is not None else "")
-            ax.plot(r["bits_per_point"], r["d1_psnr"], marker="o", ms=3, label=label)
-        ax.set_title(f"{doc['object']} ({doc['points']:,} points)", fontsize=9)
-        ax.set_xlabel("bits per input point")
-        ax.set_ylabel("D1 PSNR (dB)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    target = out / "rd.png"
-    fig.savefig(target, dpi=110)
-    return target
+            k = codecs.index(entry["name"])
+            series.append(Series(entry["name"] + (f" ({bd:+.1f} % vs draco)" if bd is not None else ""),
+                                 list(r["bits_per_point"]), list(r["d1_psnr"]), color=f"C{k % 10}",
+                                 marker=MARKERS[k % len(MARKERS)]))
+        panels.append(Panel(doc["object"], series, "D1 PSNR [dB]", "bits per input point",
+                            title=f"{doc['object']} ({doc['points']:,} points)"))
+    fig = draw_panels(panels, title="Point-cloud geometry: D1 PSNR against bits per input point, octree coders "
+                                    "vs Draco (real bitstreams, bit depths 8-14; BD-rate vs Draco on D1)",
+                      columns=2, panel_width=5.0)
+    return save_figure(fig, out / "rd.png", formats=(".png",))[0]
 
 
 def main() -> int:
@@ -144,4 +144,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))

@@ -23,4 +23,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
+# The editable install maps ncodec.codecs -> codecs/ etc. through an import finder that Python asks
+# only after its path search. Run from the folder that holds a clone named "ncodec", that search would
+# take the clone as an empty namespace package ("module 'ncodec' has no attribute 'encode'"). This .pth
+# (run at start-up, after setuptools' own) puts ncodec's finder first, so `import ncodec` works anywhere.
+SITE="$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
+echo "import sys; sys.meta_path[:] = sorted(sys.meta_path, key=lambda f: not str(getattr(f, '__module__', '')).startswith('__editable___ncodec'))" \
+    > "$SITE/zz_ncodec_finder_first.pth"
 .venv/bin/python -c "import ncodec, torch, compressai, constriction; print('ncodec', ncodec.__version__, 'torch', torch.__version__, 'ready')"

@@ -129,4 +129,6 @@ def export(checkpoint: Path, target: Path) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))

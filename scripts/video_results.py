@@ -11,6 +11,7 @@ For inr-video each rate point records its fitting time (the cost of encoding on 
 decoding speed. ``--only inr-video`` or ``--only baselines`` reruns one part and reuses the other's JSON.
 
     python scripts/video_results.py [--frames 32] [--size 320x192] [--only inr-video|baselines]
+    python scripts/video_results.py --only plots   # summary and plots from the JSON alone (no clips needed)
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def main() -> int:
     old = out / "summary.json"
     summary = json.loads(old.read_text())["bd_rate_psnr_rgb_vs_x265_yuv420p"] if old.is_file() else {}
     for clip in a.clips.split(","):
-        frames = read_video(data_root() / "video" / clip, frames=a.frames, size=(width, height))
+        # plots only: every number comes from the JSON, the clip is not read
+        frames = None if a.only == "plots" else read_video(data_root() / "video" / clip, frames=a.frames,
+                                                             size=(width, height))
         stem = Path(clip).stem
         fresh, docs = [], []
         if a.only not in ("inr-video", "plots"):
@@ -99,4 +102,6 @@ def _bd(anchor: dict, test: dict) -> float | None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ncodec.cli import run_reporting_errors
+
+    raise SystemExit(run_reporting_errors(main))
