@@ -11,7 +11,7 @@ from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.bdrate import Curve
 
 ANCHORS_DIR = Path(__file__).resolve().parent / "anchors"
-LOWER_IS_BETTER = {"lpips", "error-rate", "top1-error", "cer"}
+LOWER_IS_BETTER = {"lpips", "error-rate", "top1-error", "cer", "chamfer"}
 
 
 METRIC_ALIASES = {"ms-ssim-db-rgb": "ms-ssim-rgb-db", "ms-ssim-db": "ms-ssim-rgb-db", "psnr": "psnr-rgb",

@@ -251,10 +251,10 @@ def cmd_perception(a: argparse.Namespace) -> int:
 def cmd_plot(a: argparse.Namespace) -> int:
     from ncodec.evaluation.plot import plot_rd  # matplotlib, no torch
 
-    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()] if a.metrics else None
     _check_output_folder(a.output)
     written = plot_rd(a.files, a.output, metrics, anchor=a.anchor or None, method=a.method, title=a.title,
-                      max_bpp=a.max_bpp)
+                      max_bpp=a.max_bpp, reference_panel=not a.inline_references)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -467,7 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output", required=True, help="rd.png or rd.svg; the other format is written beside it")
     pl.add_argument("--anchor", default="anchor:kodak/vtm",
                     help="curve the legend's BD-rates are measured against (default anchor:kodak/vtm; '' for none)")
-    pl.add_argument("--metrics", default="psnr-rgb,ms-ssim-rgb-db", help="one panel per metric (comma-separated)")
+    pl.add_argument("--metrics", default=None,
+                    help="one panel per metric (comma-separated; default psnr-rgb,ms-ssim-rgb-db for images, "
+                         "d1_psnr,d2_psnr for point clouds)")
+    pl.add_argument("--inline-references", action="store_true",
+                    help="keep far-off single points (lossless references) on the curves' own x axis "
+                         "instead of a separate panel")
     pl.add_argument("--method", default="cubic", choices=["cubic", "pchip"])
     pl.add_argument("--max-bpp", type=float, default=None, help="limit the x axis (BD-rates still use every point)")
     pl.add_argument("--title", default=None)

@@ -53,3 +53,90 @@ def test_plot_cli_and_bad_inputs(tmp_path, capsys):
         assert not target.exists() and not target.with_suffix(".svg").exists()
     assert main(["plot", str(tmp_path / "missing.json"), "-o", str(tmp_path / "m.png")]) == 4
     assert main(["bdrate", "anchor:kodak/vtm", str(tmp_path / "foreign.json")]) == 4
+
+
+def _task_result(path, name, bpp, cer, psnr, original=0.001):
+    path.write_text(json.dumps({"name": name, "original": {"cer": original},
+                                "results": {"bpp": bpp, "cer": cer, "psnr-rgb": psnr}}))
+    return str(path)
+
+
+def _inside(inner, outer, slack=1.0):
+    return (inner.x0 >= outer.x0 - slack and inner.x1 <= outer.x1 + slack and inner.y0 >= outer.y0 - slack
+            and inner.y1 <= outer.y1 + slack)
+
+
+def test_lossless_points_get_their_own_panel_and_legends_sit_outside(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from ncodec.evaluation.plot import rd_figure
+
+    lossy = _task_result(tmp_path / "jpeg.json", "jpeg", [0.2, 0.4, 0.8, 1.2], [0.03, 0.01, 0.004, 0.002],
+                         [28.0, 31.0, 34.0, 37.0])
+    near = _task_result(tmp_path / "one.json", "one-rate", [0.5], [0.006], [32.0])  # inside the curves' range
+    png = _task_result(tmp_path / "png.json", "png", [9.5], [0.001], [None])
+    title = "a deliberately long title that has to wrap rather than run off the edge of the figure " * 3
+    fig = rd_figure([lossy, near, png], ["cer", "psnr-rgb"], title=title)
+    try:
+        axes = {ax.get_label(): ax for ax in fig.axes}
+        assert set(axes) == {"main:cer", "references:cer", "main:psnr-rgb"}  # lossless has no PSNR panel part
+        main, refs = axes["main:cer"], axes["references:cer"]
+        assert main.get_xlim()[1] < 2.0  # the lossy curves fill their panel
+        assert refs.get_xlim()[0] < 9.5 < refs.get_xlim()[1]
+        assert [line.get_label() for line in refs.get_lines() if not line.get_label().startswith("_")] == ["png"]
+        assert "one-rate" in [line.get_label() for line in main.get_lines()]
+        assert main.get_ylabel() == "character error rate (lower is better), log scale"  # 0.001..0.03
+        assert main.get_yscale() == "log" and axes["main:psnr-rgb"].get_yscale() == "linear"
+        assert refs.get_title() == "lossless"
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        box = fig.bbox
+        assert len(fig.legends) == 1  # no anchor: one legend for both panels
+        legend = fig.legends[0].get_window_extent(renderer)
+        assert _inside(legend, box)
+        assert all(not legend.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels[-1] == "uncompressed inputs (0.001)" and "png" in labels
+        assert not any("original" in label for label in labels)  # once, as a dotted line, not per entry
+        assert _inside(fig._suptitle.get_window_extent(renderer), box)
+        assert fig._suptitle.get_text().replace("\n", " ").split() == title.split()
+    finally:
+        plt.close(fig)
+    fig = rd_figure([lossy, png], ["cer"], reference_panel=False)
+    try:
+        assert [ax.get_label() for ax in fig.axes] == ["main:cer"] and fig.axes[0].get_xlim()[1] > 9.5
+    finally:
+        plt.close(fig)
+
+
+def test_point_cloud_plot_names_its_axes_and_object(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from ncodec.evaluation.plot import rd_figure
+
+    files = []
+    for name, shift in (("draco", 0.0), ("octree-pc", -0.5)):
+        doc = {"name": name, "object": "bun0.pcd", "points": 112586,
+               "results": {"bits_per_point": [1.0 + shift, 2.0 + shift, 4.0 + shift, 8.0 + shift],
+                           "d1_psnr": [60.0, 66.0, 72.0, 78.0], "d2_psnr": [64.0, 70.0, 76.0, 82.0]}}
+        (tmp_path / f"bun0-{name}.json").write_text(json.dumps(doc))
+        files.append(str(tmp_path / f"bun0-{name}.json"))
+    fig = rd_figure(files, None, anchor=files[0])  # metrics None: D1 and D2 PSNR for point clouds
+    try:
+        mains = [ax for ax in fig.axes if ax.get_label().startswith("main:")]
+        assert [ax.get_ylabel() for ax in mains] == ["D1 PSNR [dB]", "D2 PSNR [dB]"]
+        assert all(ax.get_xlabel() == "bits per input point" for ax in mains)
+        assert "bun0.pcd (112,586 points)" in fig._suptitle.get_text()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert len(fig.legends) == 0 and all(len(sf.legends) == 1 for sf in fig.subfigs)  # BD-rates per panel
+        for sf, ax in zip(fig.subfigs, mains):
+            legend = sf.legends[0]
+            labels = [t.get_text() for t in legend.get_texts()]
+            assert labels[0] == "draco (anchor)" and labels[1].startswith("octree-pc (-") and len(labels) == 2
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+            assert _inside(legend.get_window_extent(renderer), fig.bbox)
+    finally:
+        plt.close(fig)
+    written = plot_rd(files, tmp_path / "pc.png", ["d1_psnr"], anchor=files[0], title="bunny")
+    assert "D1 PSNR [dB]" in written[1].read_text() and "bits per input point" in written[1].read_text()
