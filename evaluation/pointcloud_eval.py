@@ -26,11 +26,14 @@ METRICS = ("bits_per_point", "d1_psnr", "d2_psnr", "chamfer")
 
 
 def point_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The 3D files of a folder, or a single 3D file."""
     from ncodec.codecs.pointio import POINT_SUFFIXES
 
     root = Path(folder)
+    if root.is_file() and root.suffix.lower() in POINT_SUFFIXES:
+        return [root]
     if not root.is_dir():
-        raise UnsupportedInputError(f"dataset folder not found: {root}")
+        raise UnsupportedInputError(f"3D file or folder not found: {root}")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in POINT_SUFFIXES)
     if not files:
         raise UnsupportedInputError(f"no 3D files ({', '.join(sorted(POINT_SUFFIXES))}) in {root}")
