@@ -55,6 +55,10 @@ class ClassicalImageCodec(ABC):
     def levels(self) -> int:
         return self.quality_range[1]
 
+    def check_quality(self, quality: float | None) -> int:
+        """The quality the encoder will use; a one-line error if it is outside the codec's range."""
+        return self._quality(quality)
+
     def _quality(self, quality: float | None) -> int:
         lo, hi = self.quality_range
         q = self.default_quality if quality is None else quality

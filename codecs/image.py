@@ -148,6 +148,10 @@ class LearnedImageCodec:
         return [(top, left, min(tile, height - top), min(tile, width - left))
                 for top in range(0, height, tile) for left in range(0, width, tile)]
 
+    def check_quality(self, quality: float | None) -> float:
+        """The quality the encoder will use; a one-line error if it is outside the weights' range."""
+        return self._quality(quality)
+
     def _quality(self, quality: float | None) -> float:
         q = float(self.levels if quality is None else quality)
         if math.isnan(q) or not 1.0 <= q <= self.levels:

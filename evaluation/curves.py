@@ -49,6 +49,10 @@ def load_result(path: str | Path) -> tuple[str, dict]:
     """(name, results) of a result JSON (ncodec's or CompressAI's layout); one-line error otherwise."""
     p = resolve(path)
     if not p.is_file():
+        if str(path).startswith("anchor:"):
+            dataset = str(path)[len("anchor:"):].split("/")[0]
+            known = ", ".join(shipped_anchors(dataset)) or "anchor:kodak/…"
+            raise UnsupportedInputError(f"no shipped anchor {path}; available: {known}")
         raise UnsupportedInputError(f"result file not found: {path}")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))

@@ -35,6 +35,10 @@ def eval_route(dataset: str | os.PathLike, codec: str) -> str:
     from ncodec.codecs.videoio import VIDEO_SUFFIXES
 
     path = Path(dataset)
+    from ncodec.codecs.pointio import POINT_SUFFIXES
+
+    if path.is_file() and path.suffix.lower() in POINT_SUFFIXES:
+        raise UsageError(f"{codec} codes images, and {path.name} is a 3D file; use octree-pc, octree-adaptive or draco")
     if path.is_file():
         return "video" if path.suffix.lower() in VIDEO_SUFFIXES | {".yuv"} else "image"
     if not path.is_dir():

@@ -98,6 +98,8 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
         qualities = default_qualities(codec)
     if workers < 1:
         raise UnsupportedInputError(f"--workers must be at least 1, got {workers}")
+    for q in qualities:  # a quality outside the codec's range fails here, before any work
+        codec.check_quality(q)
     out = Path(out_path)
     records: list[dict[str, Any]] = []
     if out.exists():

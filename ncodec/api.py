@@ -100,7 +100,8 @@ def _check_decode_output(modality: str, dst: PathLike) -> None:
         return
     ok = suffix in allowed or (modality == "video" and suffix == "")
     if not ok:
-        raise UsageError(f"a {modality} bitstream decodes to {', '.join(allowed)}, not {Path(dst).name!r}")
+        article = "an" if modality[0] in "aeiou" else "a"
+        raise UsageError(f"{article} {modality} bitstream decodes to {', '.join(allowed)}, not {Path(dst).name!r}")
 
 
 def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, codec: str | None = None,

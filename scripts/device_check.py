@@ -105,7 +105,8 @@ def tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def run_limited(cmd: list[str], limit_s: float, cwd: Path, env: dict[str, str], log: Path) -> tuple[int | None, float, str]:
+def run_limited(cmd: list[str], limit_s: float, cwd: Path, env: dict[str, str],
+                log: Path) -> tuple[int | None, float, str]:
     """Run ``cmd`` in its own process group, killing the group after ``limit_s`` seconds.
 
     Returns (exit status, or None when it timed out; seconds; its output, also appended to ``log``).
@@ -131,8 +132,9 @@ def run_limited(cmd: list[str], limit_s: float, cwd: Path, env: dict[str, str], 
         seconds = time.monotonic() - t0
         buf.seek(0)
         text = buf.read()
+    shown = " ".join(arg if len(arg) < 200 else "<script>" for arg in cmd)
     with log.open("a") as f:
-        f.write(f"\n===== {' '.join(cmd)}\n===== cwd {cwd}; limit {limit_s:.0f} s; "
+        f.write(f"\n===== {shown}\n===== cwd {cwd}; limit {limit_s:.0f} s; "
                 f"{'TIMED OUT' if rc is None else f'exit {rc}'} after {seconds:.1f} s\n{text}")
     return rc, seconds, text
 
@@ -186,6 +188,7 @@ def git_commit() -> str | None:
 
 
 def package_version(name: str) -> str | None:
+    """An installed distribution's version, without importing it."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -217,6 +220,7 @@ class Check:
 
     # -------------------------------------------------------------- bookkeeping
     def save(self) -> None:
+        """Rewrite the JSON (after every step, so a killed run still leaves one)."""
         self.doc["elapsed_s"] = round(time.monotonic() - self.t0, 2)
         write_json(self.json_path, self.doc)
 
@@ -233,6 +237,7 @@ class Check:
         return min(LIMITS_S[name], self.deadline - time.monotonic() - 5)
 
     def run(self, cmd: list[str], limit: float, cwd: Path | None = None) -> tuple[int | None, float, str]:
+        """A time-boxed subprocess in the scratch folder (see ``run_limited``)."""
         return run_limited(cmd, limit, cwd or self.scratch, self.env, self.log)
 
     # -------------------------------------------------------------- machine and set-up
@@ -244,6 +249,7 @@ class Check:
         return m
 
     def run_probe(self, limit: float) -> dict[str, Any]:
+        """What the interpreter has: torch, CUDA, ncodec, the optional coders, nvcc."""
         rc, _, text = self.run([self.python, "-c", PROBE], limit)
         for line in text.splitlines():
             if line.startswith("PROBE "):
@@ -251,6 +257,7 @@ class Check:
         return {"error": "the probe did not finish" if rc is None else tail(text, 5)}
 
     def ncodec_ok(self) -> bool:
+        """ncodec and its C++ coder import in the steps' environment."""
         mods = self.probe.get("modules", {})
         return mods.get("ncodec.codecs.image") == "ok" and mods.get("ncodec.entropy._rans") == "ok"
 
@@ -321,13 +328,16 @@ class Check:
                 f"{k}: {v}" for k, v in p["modules"].items() if k.startswith("ncodec") and v != "ok"))
         if missing:
             notes.append("missing: " + ", ".join(missing))
-        summary = f"{self.python}; torch {p.get('torch')}" + (f" (CUDA {p.get('torch_cuda')})" if p.get("torch_cuda") else "")
+        summary = f"{self.python}; torch {p.get('torch')}"
+        if p.get("torch_cuda"):
+            summary += f" (CUDA {p.get('torch_cuda')})"
         self.add_step("setup", "pass" if ok else "fail", time.monotonic() - t0, LIMITS_S["setup"],
                       "; ".join([summary] + [n for n in notes if n]), probe=p)
         return ok
 
     # -------------------------------------------------------------- steps
     def step_kernels(self, limit: float) -> dict[str, Any]:
+        """tests/test_rans_cuda.py under pytest; counts read from its JUnit XML."""
         if self.probe.get("modules", {}).get("pytest") != "ok":
             return {"status": "skipped", "summary": "pytest is not installed"}
         xml = self.scratch / "kernels.xml"
@@ -360,6 +370,7 @@ class Check:
                 "log_tail": tail(text)}
 
     def step_bitexact(self, limit: float) -> dict[str, Any]:
+        """The ``bitexact`` subcommand in its own process (GPU vs CPU, or CPU vs CPU at 1 thread)."""
         a = self.args
         result = self.scratch / "bitexact.json"
         cmd = [self.python, str(Path(__file__).resolve()), "bitexact", "--json", str(result),
@@ -381,6 +392,7 @@ class Check:
         return {"status": status, "seconds": secs, "summary": summary, "details": doc, "log_tail": tail(text, 12)}
 
     def step_bench(self, limit: float) -> dict[str, Any]:
+        """benchmarks/entropy_coding.py writing into the output folder; coders not installed are skipped."""
         target = self.out / "bench-entropy-coding.json"
         if target.resolve() == COMMITTED_BENCH.resolve():  # never overwrite the committed figures
             target = self.out / "bench-entropy-coding.device-check.json"
@@ -440,6 +452,7 @@ class Check:
         return folder, "6 crops of ncodec/data/sample.png (no ../shared/data/photos-train here)"
 
     def step_train(self, limit: float) -> dict[str, Any]:
+        """A short ``ncodec train`` run (bf16 autocast on CUDA); steps/s from its log.csv."""
         data, where = self.training_data()
         if data is None:
             return {"status": "skipped", "summary": where}
@@ -483,6 +496,7 @@ class Check:
 
     # -------------------------------------------------------------- the whole run
     def execute(self) -> int:
+        """Set-up, then every step in order; returns the exit status."""
         ready = self.setup()
         chosen = set(self.args.only.split(",")) if self.args.only else set(STEPS)
         for name in STEPS:
@@ -514,6 +528,7 @@ class Check:
         return EXIT_FAIL if bad else 0
 
     def print_table(self) -> None:
+        """The short table on stdout."""
         m = self.doc["machine"]
         gpu = m.get("gpu") or m.get("nvidia_smi", {}).get("name") or "no GPU"
         print(f"\nncodec device check ({self.doc['mode']}): {gpu}; torch {m.get('torch')} "
@@ -521,10 +536,11 @@ class Check:
         print(f"{'step':<9} {'status':<8} {'time':>7} {'limit':>6}  summary")
         for s in self.doc["steps"]:
             limit = f"{s['limit_s']:.0f}s" if s.get("limit_s") else "-"
-            print(f"{s['name']:<9} {s['status']:<8} {s['seconds']:6.1f}s {limit:>6}  {s['summary'][:160]}")
+            print(f"{s['name']:<9} {s['status']:<8} {s['seconds']:6.1f}s {limit:>6}  {s['summary']}")
         print(f"overall: {self.doc['status'].upper()} in {self.doc['total_s']:.0f} s -> {self.json_path}")
 
     def cleanup(self) -> None:
+        """Remove the scratch folder (unless --keep-scratch)."""
         if not self.args.keep_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
         else:
@@ -547,6 +563,7 @@ def gpu_absent_reason() -> str | None:
 
 
 def orchestrate(argv: list[str]) -> int:
+    """The device check: parse options, stop at once without a GPU, else run the steps."""
     p = argparse.ArgumentParser(description="ncodec GPU device check (see the module docstring)")
     p.add_argument("--out", default=str(ROOT / "runs" / "device-check"), help="output folder")
     p.add_argument("--dry-run-cpu", action="store_true",
@@ -565,6 +582,9 @@ def orchestrate(argv: list[str]) -> int:
     unknown = set(filter(None, a.only.split(","))) - set(STEPS)
     if unknown:
         p.error(f"unknown step(s) {', '.join(sorted(unknown))}; choose from {', '.join(STEPS)}")
+    # the steps run in a scratch folder: paths given relative to the caller's folder are made absolute
+    a.images = ",".join(str(Path(x).resolve()) for x in a.images.split(",") if x)
+    a.data = str(Path(a.data).resolve()) if a.data else ""
     out = Path(a.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -680,51 +700,77 @@ def _symbol_diff(x: list[dict], y: list[dict]) -> dict[str, list[int]]:
     return out
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line (its traceback goes to the step's log)."""
+    traceback.print_exc()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 def check_case(codec: Any, image: Any, quality: float, backend: str, devices: list[str]) -> dict[str, Any]:
-    """One codec x backend x image x quality: encode on both sides, decode each stream on both sides."""
+    """One codec x backend x image x quality: encode on both sides, decode each stream on both sides.
+
+    A failing encode or decode is recorded in ``errors`` and the rest still runs (a GPU-encode bug must
+    not hide the CPU-encode -> GPU-decode result)."""
     import numpy as np
 
     from ncodec.codecs import container
 
     labels = _label(devices)
     sides = [_Side(devices[0], False), _Side(devices[1], devices[0] == devices[1])]
-    row: dict[str, Any] = {"encode_s": {}, "decode_s": {}, "bytes": {}, "sha256": {}, "decode": {}, "pixels": {}}
+    row: dict[str, Any] = {"encode_s": {}, "decode_s": {}, "bytes": {}, "sha256": {}, "decode": {}, "pixels": {},
+                           "errors": {}}
     enc, streams = {}, {}
     for label, side in zip(labels, sides):
-        with side:
-            t0 = time.perf_counter()
-            enc[label] = codec.compress(image, quality=quality, backend=backend, device=side.device)
-            row["encode_s"][label] = round(time.perf_counter() - t0, 4)
-        streams[label] = container.pack(enc[label].header, enc[label].sections)
+        try:
+            with side:
+                t0 = time.perf_counter()
+                enc[label] = codec.compress(image, quality=quality, backend=backend, device=side.device)
+                row["encode_s"][label] = round(time.perf_counter() - t0, 4)
+            streams[label] = container.pack(enc[label].header, enc[label].sections)
+        except Exception as exc:
+            row["errors"][f"encode on {label}"] = _one_line(exc)
+            continue
         row["bytes"][label] = len(streams[label])
         row["sha256"][label] = hashlib.sha256(streams[label]).hexdigest()[:16]
     a, b = labels
-    row["streams_identical"] = streams[a] == streams[b]
-    row["encoder_latents_identical"] = _same_latents(enc[a].latents, enc[b].latents)
-    if not row["streams_identical"]:
-        row["symbols_differing"] = _symbol_diff(enc[a].latents, enc[b].latents)
-    # same symbols must give the same bytes: anything else is a coder mismatch between the devices
-    row["coder_mismatch"] = row["encoder_latents_identical"] and not row["streams_identical"]
-    ok = not row["coder_mismatch"]
-    for src in labels:
+    ok = len(streams) == 2
+    if ok:
+        row["streams_identical"] = streams[a] == streams[b]
+        row["encoder_latents_identical"] = _same_latents(enc[a].latents, enc[b].latents)
+        if not row["streams_identical"]:
+            row["symbols_differing"] = _symbol_diff(enc[a].latents, enc[b].latents)
+        # the same symbols must give the same bytes: anything else is a coder mismatch between the devices
+        row["coder_mismatch"] = row["encoder_latents_identical"] and not row["streams_identical"]
+        ok = not row["coder_mismatch"]
+    for src in streams:
         header, sections = container.unpack(streams[src])
         decoded, pixels = {}, {}
         for label, side in zip(labels, sides):
-            with side:
-                t0 = time.perf_counter()
-                decoded[label], pixels[label] = _decode_with_latents(codec, header, sections, side.device)
-                row["decode_s"][f"{src}->{label}"] = round(time.perf_counter() - t0, 4)
+            try:
+                with side:
+                    t0 = time.perf_counter()
+                    decoded[label], pixels[label] = _decode_with_latents(codec, header, sections, side.device)
+                    row["decode_s"][f"{src}->{label}"] = round(time.perf_counter() - t0, 4)
+            except Exception as exc:
+                row["errors"][f"decode {src}->{label}"] = _one_line(exc)
+                ok = False
+                continue
             exact = _same_latents(enc[src].latents, decoded[label])
             row["decode"][f"{src}->{label}"] = exact
             ok = ok and exact
-        row["decode"][f"{src}: decoders agree"] = _same_decodes(decoded[a], decoded[b])
-        ok = ok and row["decode"][f"{src}: decoders agree"]
-        diff = np.abs(pixels[a].astype(np.int16) - pixels[b].astype(np.int16))
-        row["pixels"][src] = {"max_abs": int(diff.max(initial=0)), "mean_abs": float(diff.mean()) if diff.size else 0.0,
-                              "differing": int((diff != 0).sum()), "total": int(diff.size)}
+        if len(decoded) == 2:
+            row["decode"][f"{src}: decoders agree"] = _same_decodes(decoded[a], decoded[b])
+            ok = ok and row["decode"][f"{src}: decoders agree"]
+            diff = np.abs(pixels[a].astype(np.int16) - pixels[b].astype(np.int16))
+            row["pixels"][src] = {"max_abs": int(diff.max(initial=0)),
+                                  "mean_abs": float(diff.mean()) if diff.size else 0.0,
+                                  "differing": int((diff != 0).sum()), "total": int(diff.size)}
     if "cuda" in devices and backend == "rans-interleaved":
         row["cuda_kernels_used"] = codec.coder(backend, "cuda")._gpu is not None
         ok = ok and row["cuda_kernels_used"]
+    if not row["errors"]:
+        del row["errors"]
     row["ok"] = bool(ok)
     return row
 
@@ -733,7 +779,8 @@ def _summarise(doc: dict[str, Any]) -> dict[str, Any]:
     cases = doc["cases"]
     done = [c for c in cases if "error" not in c]
     a, b = doc["labels"]
-    s = {"cases": len(cases), "errors": len(cases) - len(done), "ok": sum(bool(c.get("ok")) for c in cases),
+    s = {"cases": len(cases), "errors": sum(bool(c.get("error") or c.get("errors")) for c in cases),
+         "ok": sum(bool(c.get("ok")) for c in cases),
          "streams_identical": sum(bool(c.get("streams_identical")) for c in done),
          "coder_mismatches": sum(bool(c.get("coder_mismatch")) for c in done),
          f"{a}_encoded_{b}_decoded_exact": sum(bool(c["decode"].get(f"{a}->{b}")) for c in done),
@@ -749,7 +796,9 @@ def _summarise(doc: dict[str, Any]) -> dict[str, Any]:
             f"{s['streams_identical']}/{len(done)}; pixels {a} vs {b} decode: max {s['pixel_max_abs']}, "
             f"mean {s['pixel_mean_abs']:.2g}, {s['pixels_differing']}/{s['pixels_total']} differ")
     if s["errors"]:
-        text += f"; {s['errors']} errors"
+        bad = next(c for c in cases if c.get("error") or c.get("errors"))
+        first = bad.get("error") or ": ".join(next(iter(bad["errors"].items())))
+        text += f"; {s['errors']} cases with errors, first: {first}"
     if doc.get("skipped"):
         text += "; skipped: " + ", ".join(doc["skipped"])
     if doc.get("stopped_early"):
@@ -808,7 +857,11 @@ def bitexact_main(argv: list[str]) -> int:
         doc["skipped"].append(f"{name} (no shipped weights)")
     for backend in filter(None, a.backends.split(",")):
         package = {"constriction": "constriction", "compressai": "compressai"}.get(backend)
-        if package and importlib.util.find_spec(package) is None:
+        try:
+            missing = bool(package) and importlib.util.find_spec(package) is None
+        except (ImportError, ValueError):
+            missing = True
+        if missing:
             doc["skipped"].append(f"{backend} ({package} not installed)")
             continue
         try:
@@ -833,10 +886,10 @@ def bitexact_main(argv: list[str]) -> int:
                     try:
                         case.update(check_case(codec, img, q, backend, devices))
                     except Exception as exc:
-                        traceback.print_exc()
-                        case.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+                        case.update(ok=False, error=_one_line(exc))
                     doc["cases"].append(case)
-                    flags = "ok" if case["ok"] else "FAIL " + case.get("error", "")
+                    flags = "ok" if case["ok"] else "FAIL " + "; ".join(
+                        [case["error"]] if "error" in case else [f"{k}: {v}" for k, v in case.get("errors", {}).items()])
                     print(f"{name:<22} {backend:<17} {path.name:<24} q{q:g}: {flags}", flush=True)
                     doc["summary"] = _summarise(doc)
                     write_json(out, doc)

@@ -138,7 +138,7 @@ class ClassifyTask(Task):
             grey = image if image.ndim == 2 else np.round(image.astype(np.float32).mean(axis=2)).astype(np.uint8)
             h, w = grey.shape
             tiles = grey.reshape(h // TILE, TILE, w // TILE, TILE).transpose(0, 2, 1, 3).reshape(-1, 1, TILE, TILE)
-            logits = self.model(torch.from_numpy(np.ascontiguousarray(tiles)).float() / 255.0)
+            logits = self.model(torch.from_numpy(np.array(tiles)).float() / 255.0)
             return [int(v) for v in logits.argmax(1)]
         from PIL import Image
 

@@ -80,7 +80,7 @@ class OcrTask(Task):
                 items.append(Item(path.name, read_image(path), normalise_text(truth.read_text(encoding="utf-8"))))
         if not items:
             raise UnsupportedInputError(f"no image with a ground-truth .txt file in {data} "
-                                        "(generate pages with scripts/make_text_pages.py)")
+                                        "(generate pages with scripts/make_perception_data.py)")
         return items
 
     def predict(self, image: np.ndarray) -> str:
