@@ -84,7 +84,7 @@ def main() -> int:
         ]
         if shutil.which("cjxl") and shutil.which("djxl"):
             rows += [("habit", "cjxl -q 75 (libjxl)", ["cjxl", "-q", "75", src.name, "c.jxl", "--quiet"]),
-                     ("habit", "djxl (libjxl)", ["djxl", "c.jxl", "c.png", "--quiet"])]
+                     ("habit", "djxl (libjxl)", ["djxl", "c.jxl", "c.png"])]
         results = []
         for kind, label, argv in rows:
             seconds = _time(argv, work, a.repeats)
