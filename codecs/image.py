@@ -171,13 +171,13 @@ class LearnedImageCodec:
     def _h_s_input(self, z_sym: torch.Tensor) -> torch.Tensor:
         """What the fixed-point h_s reads: the symbols, or symbol + offset in units 2**-8."""
         offset = getattr(self.model, "z_offset", None)
-        return z_sym if offset is None else z_sym * 256 + offset.view(1, -1, 1, 1)
+        return z_sym if offset is None else z_sym * 256 + offset.to(z_sym.device).view(1, -1, 1, 1)
 
     def _z_symbols(self, z: torch.Tensor) -> torch.Tensor:
         """Encoder: hyper-latent symbols, rounded on the coding grid."""
         offsets = self.model.z_offsets()
         if offsets is not None:
-            z = z.double().cpu() - offsets.view(1, -1, 1, 1)
+            z = z.double().cpu() - offsets.cpu().view(1, -1, 1, 1)  # the model may sit on the GPU
         return torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
 
     def _context_passes(self, z_sym: torch.Tensor, y_shape: tuple[int, int, int, int],

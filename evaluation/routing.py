@@ -23,7 +23,10 @@ def eval_route(dataset: str | os.PathLike, codec: str) -> str:
     """
     if codec in VIDEO_BASELINES:
         return "video"
-    from ncodec.codecs.registry import get_spec
+    from ncodec.codecs.registry import REGISTRY, get_spec
+
+    if codec not in REGISTRY and str(codec).lower() in VIDEO_BASELINES:
+        raise UsageError(f"unknown codec {codec!r}; did you mean {str(codec).lower()!r}?")
 
     modality = get_spec(codec).modality
     if modality == "mesh":

@@ -188,3 +188,22 @@ def test_quick_paths_never_import_torch(tmp_path):
                        env=dict(os.environ, MPLBACKEND="Agg"))
     assert r.returncode == 0, r.stderr[-500:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == [], r.stdout[-500:]
+
+
+def test_eval_is_routed_by_the_codec_modality_first(tmp_path):
+    from ncodec.evaluation.routing import eval_route
+
+    clip = ASSETS / "cockatoo_96x64_8f.mkv"
+    clips_only = tmp_path / "clips"
+    clips_only.mkdir()
+    (clips_only / clip.name).write_bytes(clip.read_bytes())
+    assert eval_route(ASSETS, "jpeg") == "image"  # images and a clip side by side: the images
+    assert eval_route(ASSETS, "mean-scale-hyperprior") == "image"
+    assert eval_route(clip, "jpeg") == "video"  # per frame
+    assert eval_route(clips_only, "jpeg") == "video"
+    assert eval_route(ASSETS, "inr-video") == "video" and eval_route(ASSETS, "x265") == "video"
+    assert eval_route(ASSETS / "pig.off", "octree-pc") == "pointcloud"
+    with pytest.raises(UsageError, match="3D file"):
+        eval_route(ASSETS / "pig.off", "jpeg")
+    with pytest.raises(UsageError, match="did you mean 'x265'|did you mean"):
+        eval_route(ASSETS, "X265")
