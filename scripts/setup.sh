@@ -22,7 +22,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
+# PYTHONWARNINGS: setuptools' editable build warns about same-named folders in the working directory;
+# the .pth below removes exactly that trap, so the warning is only noise for a newcomer.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
 # The editable install maps ncodec.codecs -> codecs/ etc. through an import finder that Python asks
 # only after its path search. Run from the folder that holds a clone named "ncodec", that search would
 # take the clone as an empty namespace package ("module 'ncodec' has no attribute 'encode'"). This .pth
@@ -30,4 +32,4 @@ fi
 SITE="$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
 echo "import sys; sys.meta_path[:] = sorted(sys.meta_path, key=lambda f: not str(getattr(f, '__module__', '')).startswith('__editable___ncodec'))" \
     > "$SITE/zz_ncodec_finder_first.pth"
-.venv/bin/python -c "import ncodec, torch, compressai, constriction; print('ncodec', ncodec.__version__, 'torch', torch.__version__, 'ready')"
+.venv/bin/python -W ignore::FutureWarning -c "import ncodec, torch, compressai, constriction; print('ncodec', ncodec.__version__, 'torch', torch.__version__, 'ready')"
