@@ -1,11 +1,10 @@
-"""Learned image codecs: a variable-rate transform (models) + integer entropy coding (entropy).
+"""Learned image codecs: an analysis/synthesis transform (models) + one latent codec (codecs/latent.py).
 
-Bitstream sections, per tile in raster order: [hyper-latent z (absent for ``factorized``), latent y];
-for the context model ``checkerboard-channel``, y is 2 x slices sections (each slice's anchors, then
-its non-anchors), in decoding order.
-Everything that decides which distribution codes a symbol is integer: the factorized tables, the
-fixed-point hyper-synthesis, the scale-index thresholds and the Gaussian tables all come from the
-weight file. Only the synthesis transform (latents -> pixels) is floating point.
+The image is coded in tiles (raster order); each tile's sections are its latent codec's, in that
+codec's order (factorized: y; hyperpriors: z, y; the context model: z, then each channel slice's
+anchors and non-anchors). Everything that decides which distribution codes a symbol is integer and
+comes from the weight file; only the synthesis transform (latents -> pixels) is floating point. This
+module never branches on the entropy-model family: the model names its latent codec.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import hashlib
 import io
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,40 +21,24 @@ import torch
 import torch.nn.functional as F
 
 from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
+from ncodec.codecs.latent import LatentCodec, latent_codec_class
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
-from ncodec.entropy.fixedpoint import IN_LIMIT
-from ncodec.entropy.gaussian import GaussianConditional, scale_indexes
-from ncodec.entropy.tables import TableSet
 from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError
-from ncodec.models.context import CheckerboardChannelContext, checkerboard
-from ncodec.models.image import ScaleHyperprior, VariableRateImageModel, build_model
+from ncodec.models.image import VariableRateImageModel, build_model
 
 WEIGHTS_FORMAT = 1
 DEFAULT_TILE = 1024
-MAX_LATENT_ABS = 1 << 20
-Y_CHUNKS = 4
 
 
 # ----------------------------------------------------------------------------- weight files
 
 @torch.no_grad()
 def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a decoder needs: float weights, integer tables and integer entropy-path weights."""
+    """Everything a decoder needs: float weights plus what the model's latent codec exports."""
     state: dict[str, Any] = {"format": WEIGHTS_FORMAT, "config": model.config(),
                              "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                              "meta": dict(meta or {})}
-    if isinstance(model, (ScaleHyperprior, CheckerboardChannelContext)):
-        state["z_tables"] = model.z_density.build_tables(offsets=model.z_offsets()).to_state()
-        g_tables, thresholds = GaussianConditional.build_tables()
-        state["y_tables"] = g_tables.to_state()
-        state["scale_thresholds"] = thresholds
-        if isinstance(model, CheckerboardChannelContext):
-            state["fixed_nets"] = {name: {k: (v.int() if k.endswith("weight") else v) for k, v in net.export().items()}
-                                   for name, net in model.entropy_nets().items()}
-        else:
-            state["fixed"] = {k: (v.int() if k.endswith("weight") else v) for k, v in model.h_s.export().items()}
-    else:
-        state["y_tables"] = model.y_density.build_tables().to_state()
+    state.update(latent_codec_class(model.latent_codec).export(model))
     return state
 
 
@@ -89,25 +71,7 @@ class LearnedImageCodec:
         self.name = self.model.kind
         self.meta = state.get("meta", {})
         try:
-            self.y_tables = TableSet.from_state(state["y_tables"])
-            self.context = isinstance(self.model, CheckerboardChannelContext)
-            self.hyper = isinstance(self.model, ScaleHyperprior) or self.context
-            if self.hyper:
-                self.z_tables = TableSet.from_state(state["z_tables"])
-                self.thresholds = state["scale_thresholds"].long()
-            if self.context:
-                nets = self.model.entropy_nets()
-                self.fixed_nets = {name: {k: v.long() for k, v in state["fixed_nets"][name].items()} for name in nets}
-                for name, net in nets.items():
-                    net.check_params(self.fixed_nets[name])
-                self.fixed = self.fixed_nets["h_s"]
-            elif self.hyper:
-                self.fixed = {k: v.long() for k, v in state["fixed"].items()}
-                self.model.h_s.check_params(self.fixed)
-                if self.z_tables.lengths.size != self.model.N or self.y_tables.lengths.size != self.thresholds.numel() + 1:
-                    raise ValueError("table counts do not match the model")
-            elif self.y_tables.lengths.size != self.model.M:
-                raise ValueError("table count does not match the model")
+            self.latent: LatentCodec = latent_codec_class(self.model.latent_codec)(self.model, state)
         except (KeyError, ValueError) as exc:
             raise ModelMismatchError(f"weight file is inconsistent: {exc}") from None
         self.levels = self.model.levels
@@ -158,70 +122,6 @@ class LearnedImageCodec:
             raise UnsupportedInputError(f"quality must lie in [1, {self.levels}] for {self.name}, got {quality}")
         return round(q * 100) / 100.0
 
-    # ------------------------------------------------------------------ entropy path (integer)
-    def _hyper_params(self, z_sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Integer path: z symbols -> (table index per y element, mean in units 2**-8 or None)."""
-        params = self.model.h_s.run_fixed(self.fixed, self._h_s_input(z_sym))
-        if self.model.kind == "mean-scale-hyperprior":
-            scales, means = params.chunk(2, dim=1)
-        else:
-            scales, means = params, None
-        return scale_indexes(scales, self.thresholds), means
-
-    def _h_s_input(self, z_sym: torch.Tensor) -> torch.Tensor:
-        """What the fixed-point h_s reads: the symbols, or symbol + offset in units 2**-8."""
-        offset = getattr(self.model, "z_offset", None)
-        return z_sym if offset is None else z_sym * 256 + offset.to(z_sym.device).view(1, -1, 1, 1)
-
-    def _z_symbols(self, z: torch.Tensor) -> torch.Tensor:
-        """Encoder: hyper-latent symbols, rounded on the coding grid."""
-        offsets = self.model.z_offsets()
-        if offsets is not None:
-            z = z.double().cpu() - offsets.cpu().view(1, -1, 1, 1)  # the model may sit on the GPU
-        return torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
-
-    def _context_passes(self, z_sym: torch.Tensor, y_shape: tuple[int, int, int, int],
-                        code_group) -> tuple[torch.Tensor, torch.Tensor]:
-        """Integer path of the context model: 2 passes per slice (anchors, then non-anchors).
-
-        ``code_group(k, slice_index, mask, table_idx, means)`` returns the int64 symbols of group k at
-        the ``mask`` positions (channel-major, raster order): the encoder computes and records them, the
-        decoder decodes them from section k. Returns (symbols, means in units 2**-8), each (1, M, h, w).
-        """
-        model: CheckerboardChannelContext = self.model  # type: ignore[assignment]
-        nets, params = model.entropy_nets(), self.fixed_nets
-        _, _, h, w = y_shape
-        hyper = nets["h_s"].run_fixed(params["h_s"], self._h_s_input(z_sym))
-        anchor = checkerboard(h, w)
-        decoded, all_syms, all_means = [], [], []
-        for i, s in enumerate(model.slices):
-            parts = [hyper]
-            if i:
-                name = f"channel_ctx.{i - 1}"
-                parts.append(nets[name].run_fixed(params[name], model.channel_context_input(i, decoded)))
-            aggregate, agg_params = nets[f"aggregate.{i}"], params[f"aggregate.{i}"]
-            context = torch.cat(parts, dim=1)
-            spatial = torch.zeros(1, 2 * s, h, w, dtype=torch.int64)
-            syms = torch.zeros(1, s, h, w, dtype=torch.int64)
-            means = torch.zeros(1, s, h, w, dtype=torch.int64)
-            for k, mask in ((2 * i, anchor), (2 * i + 1, ~anchor)):
-                if k % 2:  # non-anchors also see the decoded anchors of this slice
-                    name = f"spatial_ctx.{i}"
-                    spatial = nets[name].run_fixed(params[name], (syms * 256 + means) * anchor)
-                # The aggregation is pointwise (1x1): run it on this group's positions only, as a 1 x n
-                # map; the flattened result is channel-major, raster order, like ``tensor[full]``.
-                where = mask[0, 0]
-                inputs = torch.cat([context[:, :, where], spatial[:, :, where]], dim=1).unsqueeze(2)
-                scales_k, means_k = aggregate.run_fixed(agg_params, inputs)[:, :, 0].chunk(2, dim=1)
-                full = mask.expand(1, s, h, w)
-                syms[full] = code_group(k, i, full, scale_indexes(scales_k.reshape(-1), self.thresholds),
-                                        means_k.reshape(-1))
-                means[full] = means_k.reshape(-1)
-            decoded.append(syms * 256 + means)
-            all_syms.append(syms)
-            all_means.append(means)
-        return torch.cat(all_syms, dim=1), torch.cat(all_means, dim=1)
-
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
@@ -239,45 +139,15 @@ class LearnedImageCodec:
         x_full = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
-        gain, _ = model.gains(q)
         sections, latents = [], []
         for top, left, th, tw in self.tiles(h, w, tile):
             x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device=device, dtype=dtype)
-            y = model.g_a(x) * gain
-            if self.context:
-                z_sym = self._z_symbols(model.h_a(y))
-                y_slices = y.double().cpu().split(self.model.slices, dim=1)
-                groups: list[tuple[np.ndarray, np.ndarray]] = []
-
-                def record(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-                    sym = torch.round(y_slices[i][mask] - means.double() / 256.0).long()
-                    groups.append((sym.numpy(), idx.numpy()))
-                    return sym
-
-                y_sym, _ = self._context_passes(z_sym, tuple(y.shape), record)
-                sections.append(coder.encode(z_sym.numpy().reshape(-1), self._channel_index(z_sym.shape), self.z_tables))
-                sections.extend(coder.encode(sym, idx, self.y_tables) for sym, idx in groups)
-                latents.append({"z": z_sym.numpy(), "y": y_sym.numpy()})
-            elif self.hyper:
-                z = model.h_a(torch.abs(y) if self.model.kind == "hyperprior" else y)
-                z_sym = self._z_symbols(z)
-                idx, means = self._hyper_params(z_sym)
-                y_cpu = y.double().cpu()
-                y_sym = torch.round(y_cpu - means.double() / 256.0).long() if means is not None else torch.round(y_cpu).long()
-                z_idx = self._channel_index(z_sym.shape)
-                sections.append(coder.encode(z_sym.numpy().reshape(-1), z_idx, self.z_tables))
-                sections.append(coder.encode(y_sym.numpy().reshape(-1), idx.numpy().reshape(-1), self.y_tables, chunks=Y_CHUNKS))
-                latents.append({"z": z_sym.numpy(), "y": y_sym.numpy()})
-            else:
-                y_sym = torch.round(y.double().cpu()).long()
-                sections.append(coder.encode(y_sym.numpy().reshape(-1), self._channel_index(y_sym.shape),
-                                             self.y_tables, chunks=Y_CHUNKS))
-                latents.append({"y": y_sym.numpy()})
-            if int(np.abs(latents[-1]["y"]).max(initial=0)) > MAX_LATENT_ABS:
-                raise UnsupportedInputError("latent values exceed the coding limit")
+            tile_sections, tile_latents = self.latent.encode(model.analysis(x, q), q, coder)
+            sections.extend(tile_sections)
+            latents.append(tile_latents)
         header = Header(codec=self.name, modality="image", weights_sha256=self.sha256[:16],
                         backend=coder.backend_id, backend_version=coder.version, quality=q,
-                        shape=(channels, h, w), metadata={"tile": tile})
+                        shape=(channels, h, w), metadata={"tile": tile, **self.latent.header_metadata(q)})
         return EncodeResult(header, sections, latents)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
@@ -285,11 +155,6 @@ class LearnedImageCodec:
         d = self.downsample
         ph, pw = (-h) % d, (-w) % d
         return F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
-
-    @staticmethod
-    def _channel_index(shape: tuple[int, ...] | torch.Size) -> np.ndarray:
-        b, c, hh, ww = shape
-        return np.repeat(np.arange(c, dtype=np.int64), hh * ww)
 
     # ------------------------------------------------------------------ decode
     def check_header(self, header: Header) -> None:
@@ -324,46 +189,14 @@ class LearnedImageCodec:
         if not 1.0 <= q <= self.levels:
             raise BitstreamError(f"quality {q} outside [1, {self.levels}]")
         tiles = self.tiles(h, w, tile)
-        per_tile = 1 + 2 * len(self.model.slices) if self.context else 2 if self.hyper else 1
+        per_tile = self.latent.sections_per_tile(q, header.metadata)
         if len(sections) != per_tile * len(tiles):
             raise BitstreamError(f"expected {per_tile * len(tiles)} sections, found {len(sections)}")
         out = []
         d = self.downsample
         for i, (_, _, th, tw) in enumerate(tiles):
-            ph, pw = -(-th // d) * d, -(-tw // d) * d
-            y_shape = (1, self.model.M, ph // 16, pw // 16)
-            if self.context:
-                first = per_tile * i
-                z_shape = (1, self.model.N, ph // 64, pw // 64)
-                z_sym = coder.decode(sections[first], self._channel_index(z_shape), self.z_tables)
-                if np.abs(z_sym).max(initial=0) > IN_LIMIT:
-                    raise BitstreamError("hyper-latent value out of range")
-
-                def decode_group(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor,
-                                 first: int = first) -> torch.Tensor:
-                    sym = coder.decode(sections[first + 1 + k], idx.numpy(), self.y_tables)
-                    if np.abs(sym).max(initial=0) > MAX_LATENT_ABS:
-                        raise BitstreamError("latent value out of range")
-                    return torch.from_numpy(sym)
-
-                y_sym, means = self._context_passes(torch.from_numpy(z_sym).view(z_shape), y_shape, decode_group)
-                tile_lat = {"z": z_sym.reshape(z_shape), "y": y_sym.numpy(), "means": means.numpy()}
-            elif self.hyper:
-                z_shape = (1, self.model.N, ph // 64, pw // 64)
-                z_sym = coder.decode(sections[2 * i], self._channel_index(z_shape), self.z_tables)
-                if np.abs(z_sym).max(initial=0) > IN_LIMIT:
-                    raise BitstreamError("hyper-latent value out of range")
-                z_t = torch.from_numpy(z_sym).view(z_shape)
-                idx, means = self._hyper_params(z_t)
-                y_sym = coder.decode(sections[2 * i + 1], idx.numpy().reshape(-1), self.y_tables)
-                tile_lat = {"z": z_sym.reshape(z_shape), "y": y_sym.reshape(y_shape),
-                            "means": means.numpy() if means is not None else None}
-            else:
-                y_sym = coder.decode(sections[i], self._channel_index(y_shape), self.y_tables)
-                tile_lat = {"y": y_sym.reshape(y_shape), "means": None}
-            if np.abs(tile_lat["y"]).max(initial=0) > MAX_LATENT_ABS:
-                raise BitstreamError("latent value out of range")
-            out.append(tile_lat)
+            shape = self.model.latent_shape(-(-th // d) * d, -(-tw // d) * d)
+            out.append(self.latent.decode(sections[per_tile * i:per_tile * (i + 1)], shape, q, header.metadata, coder))
         return out, tiles, q
 
     @torch.inference_mode()
@@ -373,13 +206,9 @@ class LearnedImageCodec:
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
-        _, inv_gain = model.gains(q)
         result = np.empty((h, w, 3), dtype=np.uint8)
         for lat, (top, left, th, tw) in zip(latents, tiles):
-            y = torch.from_numpy(lat["y"]).double()
-            if lat["means"] is not None:
-                y = y + torch.from_numpy(lat["means"]).double() / 256.0
-            x_hat = model.g_s(y.to(device=device, dtype=dtype) * inv_gain)
+            x_hat = model.synthesis(self.latent.y_hat(lat, device, dtype), q)
             x_hat = x_hat[:, :, :th, :tw].clamp(0, 1).mul(255).round().byte().cpu()
             result[top:top + th, left:left + tw] = x_hat[0].permute(1, 2, 0).numpy()
         if channels == 1:

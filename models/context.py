@@ -69,6 +69,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
 
     kind = "checkerboard-channel"
     downsample = 64
+    latent_codec = "checkerboard-channel"
 
     def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
                  slices: tuple[int, ...] | None = None, hidden: int = 128, arch: str = "ncodec") -> None:

@@ -45,6 +45,7 @@ class VariableRateImageModel(nn.Module):
 
     kind = "base"
     downsample = 16  # total stride of the analysis transform
+    latent_codec = "factorized"  # the latent-codec family that codes y (codecs/latent.py)
 
     def __init__(self, N: int, M: int, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
         super().__init__()
@@ -85,6 +86,20 @@ class VariableRateImageModel(nn.Module):
         g = torch.exp(self.log_gain[lo] * (1 - t) + self.log_gain[hi] * t)
         ig = torch.exp(self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[hi] * t)
         return g.view(1, -1, 1, 1), ig.view(1, -1, 1, 1)
+
+    def analysis(self, x: torch.Tensor, quality: float) -> torch.Tensor:
+        """Encoder: pixels in [0, 1] -> the latent the latent codec codes (gain-scaled for the rate)."""
+        gain, _ = self.gains(quality)
+        return self.g_a(x) * gain.to(x.dtype)
+
+    def synthesis(self, y_hat: torch.Tensor, quality: float) -> torch.Tensor:
+        """Decoder: decoded latent -> pixels (unclamped)."""
+        _, inv_gain = self.gains(quality)
+        return self.g_s(y_hat * inv_gain.to(y_hat.dtype))
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Shape of the latent of a padded tile of ``height`` x ``width`` pixels."""
+        return (1, self.M, height // 16, width // 16)
 
     def level_gains(self, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample gains for integer level indices (B,), each (B, M, 1, 1)."""
@@ -138,6 +153,7 @@ class ScaleHyperprior(VariableRateImageModel):
 
     kind = "hyperprior"
     downsample = 64
+    latent_codec = "hyperprior"
 
     def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS) -> None:
         super().__init__(N, M, lambdas)
@@ -146,13 +162,21 @@ class ScaleHyperprior(VariableRateImageModel):
         self.z_density = FactorizedDensity(N)
         self.gaussian = GaussianConditional()
 
+    def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        """What the hyper-analysis reads: |y| (a scale-only hyperprior predicts no sign)."""
+        return torch.abs(y)
+
+    def split_params(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h_s output -> (scales, means or None); the same split for float and fixed-point outputs."""
+        return params, None
+
     def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.h_s(z_hat), None
+        return self.split_params(self.h_s(z_hat))
 
     def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
         g, ig = self.level_gains(levels)
         y = self.g_a(x) * g
-        z = self.h_a(torch.abs(y) if self.kind == "hyperprior" else y)
+        z = self.h_a(self.hyper_input(y))
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         scales, means = self.entropy_parameters(self.quantize_z(z))
         noise = torch.empty_like(y).uniform_(-0.5, 0.5)
@@ -192,8 +216,10 @@ class MeanScaleHyperprior(ScaleHyperprior):
             cfg["hyper_activation"] = self.hyper_activation
         return cfg
 
-    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        params = self.h_s(z_hat)
+    def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def split_params(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         scales, means = params.chunk(2, dim=1)
         return scales, means
 
@@ -203,12 +229,21 @@ MODEL_CLASSES: dict[str, type[VariableRateImageModel]] = {
 }
 
 
+# kind -> (module, class) of image models outside this file; each class has ``from_config(config)``.
+EXTRA_MODEL_KINDS: dict[str, tuple[str, str]] = {"mcq": ("ncodec.models.mcq", "MultiCodebookVQ")}
+
+
 def build_model(config: dict[str, Any]) -> VariableRateImageModel:
     """Instantiate an image model from its ``config()`` dict."""
     from ncodec.models.context import CheckerboardChannelContext
 
     kind = config.get("kind")
     lambdas = tuple(float(v) for v in config["lambdas"])
+    if kind in EXTRA_MODEL_KINDS:  # families that live in their own module (lazily imported)
+        import importlib
+
+        module_name, class_name = EXTRA_MODEL_KINDS[kind]
+        return getattr(importlib.import_module(module_name), class_name).from_config(config)
     if kind == CheckerboardChannelContext.kind:
         slices = tuple(int(s) for s in config["slices"]) if config.get("slices") else None
         model_ctx = CheckerboardChannelContext(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas, slices=slices,

@@ -24,6 +24,7 @@ import torch
 from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.imageio import read_image
+from ncodec.codecs.latent import channel_index
 from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
 from ncodec.datasets.images import data_root, list_images
 from ncodec.evaluation.jpeg import rate_at_psnr
@@ -54,10 +55,11 @@ def float_path_bits(codec: LearnedImageCodec, image: np.ndarray, quality: float)
 def fixed_path_bits(codec: LearnedImageCodec, latents: dict[str, np.ndarray]) -> float:
     """Ideal bits of the integer tables chosen by the fixed-point path for the coded symbols."""
     z = torch.from_numpy(latents["z"])
-    idx, _ = codec._hyper_params(z)
+    latent = codec.latent  # the mean-scale hyperprior's latent codec (codecs/latent.py)
+    idx, _ = latent.params(z)
     total = 0.0
-    for sym, tidx, tables in ((latents["y"].reshape(-1), idx.numpy().reshape(-1), codec.y_tables),
-                              (latents["z"].reshape(-1), codec._channel_index(z.shape), codec.z_tables)):
+    for sym, tidx, tables in ((latents["y"].reshape(-1), idx.numpy().reshape(-1), latent.gaussian.y_tables),
+                              (latents["z"].reshape(-1), channel_index(z.shape), latent.hyper.z_tables)):
         lo = tables.offsets[tidx]
         n = tables.lengths[tidx]
         bins = np.where((sym < lo) | (sym >= lo + n), n, sym - lo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,21 @@ def test_float_precision_and_layout_perturbations_keep_latents(kind, asset_image
     for other in (cl, dbl):
         assert np.array_equal(ref[0]["y"], other[0]["y"]) and np.array_equal(ref[0]["z"], other[0]["z"])
         assert np.array_equal(ref[0]["means"], other[0]["means"])
+
+
+def test_image_codec_has_no_branch_on_the_entropy_family():
+    """Issue 16: the image codec is analysis/synthesis + one latent codec, chosen by the model's name
+    for it; adding a family adds a latent codec, never a branch here."""
+    import re
+
+    from ncodec.codecs.latent import LATENT_CODECS, latent_codec_class
+
+    source = (Path(__file__).resolve().parent.parent / "codecs" / "image.py").read_text()
+    assert not re.search(r"isinstance\([^)]*model", source)
+    assert ".kind ==" not in source and "CheckerboardChannelContext" not in source and "ScaleHyperprior" not in source
+    for kind in ("factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel"):
+        from conftest import small_model
+
+        assert small_model(kind).latent_codec in LATENT_CODECS
+    with pytest.raises(ValueError):
+        latent_codec_class("no-such-family")

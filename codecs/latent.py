@@ -1,0 +1,333 @@
+"""Latent codecs: the integer coding path of each entropy-model family, behind one contract.
+
+An image codec is an analysis/synthesis pair (the model's ``analysis``/``synthesis``) plus one latent
+codec, picked by name from the model's ``latent_codec`` attribute: the image codec never branches on
+the family. A latent codec owns (DESIGN.md, latent-codec contract):
+
+- ``export(model)``: what it puts into the weight file (integer tables, fixed-point nets, codebooks);
+- ``__init__(model, state)``: reading those entries back (``ValueError`` when they do not fit the model);
+- ``encode(y, quality, coder)`` -> the sections of one tile and its integer latents;
+- ``decode(sections, latent_shape, quality, metadata, coder)`` -> the same integer latents, with every
+  value range-checked (``BitstreamError`` on garbage);
+- ``y_hat(latents, device, dtype)``: the decoded latent the synthesis transform reads.
+
+The training forward of each family lives in its model (``models/``). Families nest: the hyperprior
+codes z with the factorized coding of ``FactorizedLatentCodec`` and y with a Gaussian conditional; the
+context model adds channel slices and the checkerboard on top of the same z coding. New families (the
+multi-codebook VQ ``mcq``, Gaussian mixtures) add a class here or in their own module and one entry in
+``LATENT_CODECS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ncodec.entropy.coders import Coder
+from ncodec.entropy.fixedpoint import IN_LIMIT
+from ncodec.entropy.gaussian import GaussianConditional, scale_indexes
+from ncodec.entropy.tables import TableSet
+from ncodec.errors import BitstreamError, UnsupportedInputError
+
+MAX_LATENT_ABS = 1 << 20  # the largest |symbol| any scalar latent may take (encoder refuses, decoder rejects)
+Y_CHUNKS = 4  # independently decodable chunks of a y section (parallel decoding)
+
+
+def channel_index(shape: tuple[int, ...] | torch.Size) -> np.ndarray:
+    """Table index per element of a (1, C, h, w) tensor in raster order: its channel."""
+    _, c, hh, ww = shape
+    return np.repeat(np.arange(c, dtype=np.int64), hh * ww)
+
+
+def _checked(symbols: np.ndarray, limit: int, what: str) -> np.ndarray:
+    if np.abs(symbols).max(initial=0) > limit:
+        raise BitstreamError(f"{what} value out of range")
+    return symbols
+
+
+class LatentCodec:
+    """Base class: the contract every entropy-model family's integer path follows."""
+
+    def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        self.model = model
+
+    @staticmethod
+    def export(model: torch.nn.Module) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
+        raise NotImplementedError
+
+    def header_metadata(self, quality: float) -> dict[str, Any]:
+        """Extra header metadata a rate point needs (none for the scalar families)."""
+        return {}
+
+    def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
+               metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def y_hat(self, latents: dict[str, np.ndarray], device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Scalar families: symbol + mean (means in units 2**-8, exact in float64)."""
+        y = torch.from_numpy(latents["y"]).double()
+        if latents.get("means") is not None:
+            y = y + torch.from_numpy(latents["means"]).double() / 256.0
+        return y.to(device=device, dtype=dtype)
+
+
+class FactorizedLatentCodec(LatentCodec):
+    """Ballé 2018 factorized prior: one integer table per channel, y rounded to the integers."""
+
+    def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        super().__init__(model, state)
+        self.y_tables = TableSet.from_state(state["y_tables"])
+        if self.y_tables.lengths.size != model.M:
+            raise ValueError("table count does not match the model")
+
+    @staticmethod
+    def export(model: torch.nn.Module) -> dict[str, Any]:
+        return {"y_tables": model.y_density.build_tables().to_state()}
+
+    def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
+        return 1
+
+    def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
+        y_sym = torch.round(y.double().cpu()).long()
+        _check_encodable(y_sym)
+        section = coder.encode(y_sym.numpy().reshape(-1), channel_index(y_sym.shape), self.y_tables, chunks=Y_CHUNKS)
+        return [section], {"y": y_sym.numpy()}
+
+    def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
+               metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
+        y_sym = coder.decode(sections[0], channel_index(latent_shape), self.y_tables)
+        return {"y": _checked(y_sym, MAX_LATENT_ABS, "latent").reshape(latent_shape), "means": None}
+
+
+def _check_encodable(y_sym: torch.Tensor) -> None:
+    """Encoder: a latent beyond the coding limit (a pathological input) is refused, not coded."""
+    if y_sym.numel() and int(y_sym.abs().max()) > MAX_LATENT_ABS:
+        raise UnsupportedInputError("latent values exceed the coding limit")
+
+
+class HyperLatentCoding:
+    """The factorized coding of the hyper-latent z shared by the hyperprior families.
+
+    z is coded per channel with the model's factorized density tables, around per-channel offsets where
+    the model has them (CompressAI's medians); the fixed-point h_s reads symbol + offset in 2**-8 units.
+    """
+
+    def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        self.model = model
+        self.z_tables = TableSet.from_state(state["z_tables"])
+
+    @staticmethod
+    def export(model: torch.nn.Module) -> dict[str, Any]:
+        return {"z_tables": model.z_density.build_tables(offsets=model.z_offsets()).to_state()}
+
+    def symbols(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder: hyper-latent symbols, rounded on the coding grid."""
+        offsets = self.model.z_offsets()
+        if offsets is not None:
+            z = z.double().cpu() - offsets.cpu().view(1, -1, 1, 1)  # the model may sit on the GPU
+        return torch.round(z).clamp(-IN_LIMIT, IN_LIMIT).long().cpu()
+
+    def h_s_input(self, z_sym: torch.Tensor) -> torch.Tensor:
+        """What the fixed-point h_s reads: the symbols, or symbol + offset in units 2**-8."""
+        offset = getattr(self.model, "z_offset", None)
+        return z_sym if offset is None else z_sym * 256 + offset.to(z_sym.device).view(1, -1, 1, 1)
+
+    def encode(self, z_sym: torch.Tensor, coder: Coder) -> bytes:
+        return coder.encode(z_sym.numpy().reshape(-1), channel_index(z_sym.shape), self.z_tables)
+
+    def decode(self, section: bytes, z_shape: tuple[int, ...], coder: Coder) -> np.ndarray:
+        z_sym = coder.decode(section, channel_index(z_shape), self.z_tables)
+        return _checked(z_sym, IN_LIMIT, "hyper-latent").reshape(z_shape)
+
+
+class _GaussianTables:
+    """The shared Gaussian-conditional tables and their integer scale thresholds."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.y_tables = TableSet.from_state(state["y_tables"])
+        self.thresholds = state["scale_thresholds"].long()
+
+    @staticmethod
+    def export() -> dict[str, Any]:
+        g_tables, thresholds = GaussianConditional.build_tables()
+        return {"y_tables": g_tables.to_state(), "scale_thresholds": thresholds}
+
+
+def _export_fixed(net_export: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.int() if k.endswith("weight") else v) for k, v in net_export.items()}
+
+
+class HyperpriorLatentCodec(LatentCodec):
+    """Scale (Ballé 2018) or mean-scale (Minnen 2018) hyperprior: z factorized, y Gaussian conditional
+    with scale-table indices (and means) from the fixed-point h_s. Sections per tile: z, y."""
+
+    def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        super().__init__(model, state)
+        self.hyper = HyperLatentCoding(model, state)
+        self.gaussian = _GaussianTables(state)
+        self.fixed = {k: v.long() for k, v in state["fixed"].items()}
+        model.h_s.check_params(self.fixed)
+        if self.hyper.z_tables.lengths.size != model.N or \
+                self.gaussian.y_tables.lengths.size != self.gaussian.thresholds.numel() + 1:
+            raise ValueError("table counts do not match the model")
+
+    @staticmethod
+    def export(model: torch.nn.Module) -> dict[str, Any]:
+        return {**HyperLatentCoding.export(model), **_GaussianTables.export(),
+                "fixed": _export_fixed(model.h_s.export())}
+
+    def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
+        return 2
+
+    def params(self, z_sym: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Integer path: z symbols -> (table index per y element, mean in units 2**-8 or None)."""
+        scales, means = self.model.split_params(self.model.h_s.run_fixed(self.fixed, self.hyper.h_s_input(z_sym)))
+        return scale_indexes(scales, self.gaussian.thresholds), means
+
+    def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
+        z_sym = self.hyper.symbols(self.model.h_a(self.model.hyper_input(y)))
+        idx, means = self.params(z_sym)
+        y_cpu = y.double().cpu()
+        y_sym = torch.round(y_cpu - means.double() / 256.0).long() if means is not None else torch.round(y_cpu).long()
+        _check_encodable(y_sym)
+        sections = [self.hyper.encode(z_sym, coder),
+                    coder.encode(y_sym.numpy().reshape(-1), idx.numpy().reshape(-1), self.gaussian.y_tables,
+                                 chunks=Y_CHUNKS)]
+        return sections, {"z": z_sym.numpy(), "y": y_sym.numpy()}
+
+    def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
+               metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
+        _, _, h, w = latent_shape
+        z_shape = (1, self.model.N, h // 4, w // 4)
+        z_sym = self.hyper.decode(sections[0], z_shape, coder)
+        idx, means = self.params(torch.from_numpy(z_sym))
+        y_sym = coder.decode(sections[1], idx.numpy().reshape(-1), self.gaussian.y_tables)
+        return {"z": z_sym, "y": _checked(y_sym, MAX_LATENT_ABS, "latent").reshape(latent_shape),
+                "means": means.numpy() if means is not None else None}
+
+
+class CheckerboardChannelLatentCodec(LatentCodec):
+    """Parallel context model: z as in the hyperprior, then per channel slice two checkerboard passes
+    (anchors, then non-anchors), every context and aggregation net in fixed point. Sections per tile:
+    z, then for each slice its anchors and its non-anchors, in decoding order."""
+
+    def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        super().__init__(model, state)
+        self.hyper = HyperLatentCoding(model, state)
+        self.gaussian = _GaussianTables(state)
+        nets = model.entropy_nets()
+        self.fixed_nets = {name: {k: v.long() for k, v in state["fixed_nets"][name].items()} for name in nets}
+        for name, net in nets.items():
+            net.check_params(self.fixed_nets[name])
+
+    @staticmethod
+    def export(model: torch.nn.Module) -> dict[str, Any]:
+        return {**HyperLatentCoding.export(model), **_GaussianTables.export(),
+                "fixed_nets": {name: _export_fixed(net.export()) for name, net in model.entropy_nets().items()}}
+
+    def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
+        return 1 + 2 * len(self.model.slices)
+
+    def passes(self, z_sym: torch.Tensor, y_shape: tuple[int, ...],
+               code_group: Callable[[int, int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer path: 2 passes per slice (anchors, then non-anchors).
+
+        ``code_group(k, slice_index, mask, table_idx, means)`` returns the int64 symbols of group k at
+        the ``mask`` positions (channel-major, raster order): the encoder computes and records them, the
+        decoder decodes them from section k. Returns (symbols, means in units 2**-8), each (1, M, h, w).
+        """
+        from ncodec.models.context import checkerboard
+
+        model = self.model
+        nets, params = model.entropy_nets(), self.fixed_nets
+        _, _, h, w = y_shape
+        hyper = nets["h_s"].run_fixed(params["h_s"], self.hyper.h_s_input(z_sym))
+        anchor = checkerboard(h, w)
+        decoded, all_syms, all_means = [], [], []
+        for i, s in enumerate(model.slices):
+            parts = [hyper]
+            if i:
+                name = f"channel_ctx.{i - 1}"
+                parts.append(nets[name].run_fixed(params[name], model.channel_context_input(i, decoded)))
+            aggregate, agg_params = nets[f"aggregate.{i}"], params[f"aggregate.{i}"]
+            context = torch.cat(parts, dim=1)
+            spatial = torch.zeros(1, 2 * s, h, w, dtype=torch.int64)
+            syms = torch.zeros(1, s, h, w, dtype=torch.int64)
+            means = torch.zeros(1, s, h, w, dtype=torch.int64)
+            for k, mask in ((2 * i, anchor), (2 * i + 1, ~anchor)):
+                if k % 2:  # non-anchors also see the decoded anchors of this slice
+                    name = f"spatial_ctx.{i}"
+                    spatial = nets[name].run_fixed(params[name], (syms * 256 + means) * anchor)
+                # The aggregation is pointwise (1x1): run it on this group's positions only, as a 1 x n
+                # map; the flattened result is channel-major, raster order, like ``tensor[full]``.
+                where = mask[0, 0]
+                inputs = torch.cat([context[:, :, where], spatial[:, :, where]], dim=1).unsqueeze(2)
+                scales_k, means_k = aggregate.run_fixed(agg_params, inputs)[:, :, 0].chunk(2, dim=1)
+                full = mask.expand(1, s, h, w)
+                syms[full] = code_group(k, i, full, scale_indexes(scales_k.reshape(-1), self.gaussian.thresholds),
+                                        means_k.reshape(-1))
+                means[full] = means_k.reshape(-1)
+            decoded.append(syms * 256 + means)
+            all_syms.append(syms)
+            all_means.append(means)
+        return torch.cat(all_syms, dim=1), torch.cat(all_means, dim=1)
+
+    def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
+        z_sym = self.hyper.symbols(self.model.h_a(y))
+        y_slices = y.double().cpu().split(self.model.slices, dim=1)
+        groups: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def record(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+            sym = torch.round(y_slices[i][mask] - means.double() / 256.0).long()
+            groups.append((sym.numpy(), idx.numpy()))
+            return sym
+
+        y_sym, _ = self.passes(z_sym, tuple(y.shape), record)
+        _check_encodable(y_sym)
+        sections = [self.hyper.encode(z_sym, coder)]
+        sections.extend(coder.encode(sym, idx, self.gaussian.y_tables) for sym, idx in groups)
+        return sections, {"z": z_sym.numpy(), "y": y_sym.numpy()}
+
+    def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
+               metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
+        _, _, h, w = latent_shape
+        z_shape = (1, self.model.N, h // 4, w // 4)
+        z_sym = self.hyper.decode(sections[0], z_shape, coder)
+
+        def decode_group(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+            sym = coder.decode(sections[1 + k], idx.numpy(), self.gaussian.y_tables)
+            return torch.from_numpy(_checked(sym, MAX_LATENT_ABS, "latent"))
+
+        y_sym, means = self.passes(torch.from_numpy(z_sym), latent_shape, decode_group)
+        return {"z": z_sym, "y": y_sym.numpy(), "means": means.numpy()}
+
+
+# family name (a model's ``latent_codec``) -> the class, or "module:Class" imported on first use
+LATENT_CODECS: dict[str, type[LatentCodec] | str] = {
+    "factorized": FactorizedLatentCodec,
+    "hyperprior": HyperpriorLatentCodec,
+    "checkerboard-channel": CheckerboardChannelLatentCodec,
+    "mcq": "ncodec.codecs.latent_mcq:McqLatentCodec",
+}
+
+
+def latent_codec_class(family: str) -> type[LatentCodec]:
+    """The latent codec of a family name; a ``ValueError`` for an unknown one (a weight-file mismatch)."""
+    entry = LATENT_CODECS.get(family)
+    if entry is None:
+        raise ValueError(f"unknown latent-codec family {family!r}")
+    if isinstance(entry, str):
+        module, name = entry.split(":")
+        entry = getattr(importlib.import_module(module), name)
+        LATENT_CODECS[family] = entry
+    return entry
