@@ -223,15 +223,23 @@ class CheckerboardChannelLatentCodec(LatentCodec):
     def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         super().__init__(model, state)
         self.hyper = HyperLatentCoding(model, state)
-        self.gaussian = _GaussianTables(state)
+        self.load_tables(state)
         nets = model.entropy_nets()
         self.fixed_nets = {name: {k: v.long() for k, v in state["fixed_nets"][name].items()} for name in nets}
         for name, net in nets.items():
             net.check_params(self.fixed_nets[name])
 
-    @staticmethod
-    def export(model: torch.nn.Module) -> dict[str, Any]:
-        return {**HyperLatentCoding.export(model), **_GaussianTables.export(),
+    def load_tables(self, state: dict[str, Any]) -> None:
+        """The integer tables the y symbols are coded with (here the Gaussian-conditional ones)."""
+        self.gaussian = _GaussianTables(state)
+
+    @classmethod
+    def export_tables(cls) -> dict[str, Any]:
+        return _GaussianTables.export()
+
+    @classmethod
+    def export(cls, model: torch.nn.Module) -> dict[str, Any]:
+        return {**HyperLatentCoding.export(model), **cls.export_tables(),
                 "fixed_nets": {name: _export_fixed(net.export()) for name, net in model.entropy_nets().items()}}
 
     def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
@@ -242,7 +250,7 @@ class CheckerboardChannelLatentCodec(LatentCodec):
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer path: 2 passes per slice (anchors, then non-anchors).
 
-        ``code_group(k, slice_index, mask, table_idx, means)`` returns the int64 symbols of group k at
+        ``code_group(k, slice_index, mask, distribution, means)`` returns the int64 symbols of group k at
         the ``mask`` positions (channel-major, raster order): the encoder computes and records them, the
         decoder decodes them from section k. Returns (symbols, means in units 2**-8), each (1, M, h, w).
         """
@@ -274,28 +282,38 @@ class CheckerboardChannelLatentCodec(LatentCodec):
                 inputs = torch.cat([context[:, :, where], spatial[:, :, where]], dim=1).unsqueeze(2)
                 scales_k, means_k = aggregate.run_fixed(agg_params, inputs)[:, :, 0].chunk(2, dim=1)
                 full = mask.expand(1, s, h, w)
-                syms[full] = code_group(k, i, full, scale_indexes(scales_k.reshape(-1), self.gaussian.thresholds),
-                                        means_k.reshape(-1))
+                syms[full] = code_group(k, i, full, self.distribution(i, inputs, scales_k), means_k.reshape(-1))
                 means[full] = means_k.reshape(-1)
             decoded.append(syms * 256 + means)
             all_syms.append(syms)
             all_means.append(means)
         return torch.cat(all_syms, dim=1), torch.cat(all_means, dim=1)
 
+    def distribution(self, i: int, inputs: torch.Tensor, scales: torch.Tensor) -> Any:
+        """What codes a group of slice ``i``: here the Gaussian table index of each symbol (channel-major,
+        raster order), from the fixed-point scales (1, s, n) by integer comparison."""
+        return scale_indexes(scales.reshape(-1), self.gaussian.thresholds)
+
+    def encode_group(self, symbols: np.ndarray, distribution: Any, coder: Coder) -> bytes:
+        return coder.encode(symbols, distribution.numpy(), self.gaussian.y_tables)
+
+    def decode_group(self, section: bytes, distribution: Any, coder: Coder) -> np.ndarray:
+        return coder.decode(section, distribution.numpy(), self.gaussian.y_tables)
+
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         z_sym = self.hyper.symbols(self.model.h_a(y))
         y_slices = y.double().cpu().split(self.model.slices, dim=1)
-        groups: list[tuple[np.ndarray, np.ndarray]] = []
+        groups: list[tuple[np.ndarray, Any]] = []
 
-        def record(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        def record(k: int, i: int, mask: torch.Tensor, dist: Any, means: torch.Tensor) -> torch.Tensor:
             sym = torch.round(y_slices[i][mask] - means.double() / 256.0).long()
-            groups.append((sym.numpy(), idx.numpy()))
+            groups.append((sym.numpy(), dist))
             return sym
 
         y_sym, _ = self.passes(z_sym, tuple(y.shape), record)
         _check_encodable(y_sym)
         sections = [self.hyper.encode(z_sym, coder)]
-        sections.extend(coder.encode(sym, idx, self.gaussian.y_tables) for sym, idx in groups)
+        sections.extend(self.encode_group(sym, dist, coder) for sym, dist in groups)
         return sections, {"z": z_sym.numpy(), "y": y_sym.numpy()}
 
     def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
@@ -304,12 +322,105 @@ class CheckerboardChannelLatentCodec(LatentCodec):
         z_shape = (1, self.model.N, h // 4, w // 4)
         z_sym = self.hyper.decode(sections[0], z_shape, coder)
 
-        def decode_group(k: int, i: int, mask: torch.Tensor, idx: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-            sym = coder.decode(sections[1 + k], idx.numpy(), self.gaussian.y_tables)
+        def decode_group(k: int, i: int, mask: torch.Tensor, dist: Any, means: torch.Tensor) -> torch.Tensor:
+            sym = self.decode_group(sections[1 + k], dist, coder)
             return torch.from_numpy(_checked(sym, MAX_LATENT_ABS, "latent"))
 
         y_sym, means = self.passes(torch.from_numpy(z_sym), latent_shape, decode_group)
         return {"z": z_sym, "y": y_sym.numpy(), "means": means.numpy()}
+
+
+class CheckerboardChannelGMMLatentCodec(CheckerboardChannelLatentCodec):
+    """The context model with a K-component Gaussian mixture per symbol (``CheckerboardChannelGMM``).
+
+    Same passes and sections as the Gaussian context model. Each symbol's CDF is built from its integer
+    mixture: means and scales in 2**-8 units from the fixed-point aggregation and mixture nets, weights
+    from the integer logits by an integer softmax over a shipped exp table. The CDFs are built and coded
+    in chunks of ``GROUP_CHUNK`` symbols, so memory stays bounded whatever the image size. A group's
+    section is ``u32 length + coded chunk`` per chunk.
+    """
+
+    GROUP_CHUNK = 2048
+
+    def load_tables(self, state: dict[str, Any]) -> None:
+        from ncodec.entropy.mixture import PHI_FRAC, PHI_RANGE
+
+        self.phi = state["mixture_phi"].long()
+        self.exp = state["mixture_exp"].long()
+        if self.phi.numel() != 2 * PHI_RANGE * (1 << PHI_FRAC) + 1 or self.exp.numel() != EXP_STEPS + 1:
+            raise ValueError("mixture tables do not match this version")
+        if (self.phi.diff() < 0).any() or (self.exp <= 0).any():
+            raise ValueError("mixture tables are not monotone")
+
+    @classmethod
+    def export_tables(cls) -> dict[str, Any]:
+        """The standard-normal CDF and the exp table, integers (int32: every value is below 2**24)."""
+        from ncodec.entropy.mixture import phi_table
+
+        return {"mixture_phi": phi_table().int(), "mixture_exp": exp_table().int()}
+
+    def distribution(self, i: int, inputs: torch.Tensor, scales: torch.Tensor) -> Any:
+        """Integer (means, scales, weights), each (n, K), of the group's symbols (channel-major, raster)."""
+        nets, s = self.model.entropy_nets(), self.model.slices[i]
+        out = nets[f"mixture.{i}"].run_fixed(self.fixed_nets[f"mixture.{i}"], inputs)[:, :, 0]  # (1, 3Ks, n)
+        means_k, scales_k, logits = self.model.split_mixture(out, scales, s)  # (1, s, n, K)
+        k = self.model.components
+        weights = integer_softmax(logits.reshape(-1, k), self.exp)
+        return means_k.reshape(-1, k), scales_k.reshape(-1, k).clamp_min(SCALE_MIN_FIXED), weights
+
+    def _chunk_tables(self, distribution: Any, a: int, b: int) -> TableSet:
+        from ncodec.entropy.mixture import GaussianMixture
+
+        means, scales, weights = distribution
+        return GaussianMixture.coding_tables(means[a:b], scales[a:b], weights[a:b], self.phi)
+
+    def encode_group(self, symbols: np.ndarray, distribution: Any, coder: Coder) -> bytes:
+        parts = []
+        for a in range(0, symbols.size, self.GROUP_CHUNK):
+            b = min(a + self.GROUP_CHUNK, symbols.size)
+            data = coder.encode(symbols[a:b], None, self._chunk_tables(distribution, a, b))
+            parts.append(len(data).to_bytes(4, "little") + data)
+        return b"".join(parts)
+
+    def decode_group(self, section: bytes, distribution: Any, coder: Coder) -> np.ndarray:
+        n = distribution[0].shape[0]
+        out, pos, view = np.empty(n, dtype=np.int64), 0, memoryview(section)
+        for a in range(0, n, self.GROUP_CHUNK):
+            b = min(a + self.GROUP_CHUNK, n)
+            if pos + 4 > len(view):
+                raise BitstreamError("mixture chunk table truncated")
+            size = int.from_bytes(view[pos:pos + 4], "little")
+            if pos + 4 + size > len(view):
+                raise BitstreamError("mixture chunk truncated")
+            out[a:b] = coder.decode(bytes(view[pos + 4:pos + 4 + size]), None, self._chunk_tables(distribution, a, b))
+            pos += 4 + size
+        if pos != len(view):
+            raise BitstreamError("trailing bytes after the mixture chunks")
+        return out
+
+
+EXP_STEPS = 16 << 8  # logit differences up to 16 (in 2**-8 units) have their own weight; beyond, the minimum
+EXP_BITS = 20
+SCALE_MIN_FIXED = 28  # 0.11 in units 2**-8 (entropy.gaussian.SCALE_MIN)
+
+
+def exp_table() -> torch.Tensor:
+    """int64 table of round(2**EXP_BITS * exp(-j / 256)), j = 0..EXP_STEPS (export time only: shipped)."""
+    j = torch.arange(EXP_STEPS + 1, dtype=torch.float64)
+    return torch.round(torch.exp(-j / 256.0) * (1 << EXP_BITS)).long().clamp_min(1)
+
+
+def integer_softmax(logits: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
+    """Integer mixture weights (n, K) summing to 2**16, each >= 1, from integer logits in 2**-8 units:
+    a table lookup of exp(-(max - l)) and integer division, the same on every machine."""
+    from ncodec.entropy.mixture import WEIGHT_BITS
+
+    k = logits.shape[-1]
+    d = (logits.max(dim=-1, keepdim=True).values - logits).clamp(0, EXP_STEPS)
+    e = exp[d]
+    w = torch.div(e * ((1 << WEIGHT_BITS) - k), e.sum(-1, keepdim=True), rounding_mode="floor") + 1
+    w[:, 0] += (1 << WEIGHT_BITS) - w.sum(-1)
+    return w
 
 
 # family name (a model's ``latent_codec``) -> the class, or "module:Class" imported on first use
@@ -317,6 +428,7 @@ LATENT_CODECS: dict[str, type[LatentCodec] | str] = {
     "factorized": FactorizedLatentCodec,
     "hyperprior": HyperpriorLatentCodec,
     "checkerboard-channel": CheckerboardChannelLatentCodec,
+    "checkerboard-channel-gmm": CheckerboardChannelGMMLatentCodec,
     "mcq": "ncodec.codecs.latent_mcq:McqLatentCodec",
 }
 

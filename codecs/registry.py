@@ -44,6 +44,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
     CodecSpec("checkerboard-channel", "image",
               "parallel context model (channel slices + checkerboard, ELIC style), variable rate, "
               "fixed-point context nets, 2 decoding passes per slice", _LEARNED_IMAGE_QUALITY, "learned-image", True),
+    CodecSpec("checkerboard-channel-gmm", "image",
+              "the parallel context model with a 3-component Gaussian mixture per symbol (Cheng 2020 / ELIC "
+              "style), mixture parameters from fixed-point nets, per-symbol CDFs by integer arithmetic",
+              _LEARNED_IMAGE_QUALITY, "learned-image", True),
     CodecSpec("jpeg", "image", "JPEG baseline (Pillow / libjpeg-turbo, 4:2:0), integer quality 1-95",
               "integer 1-95, higher is better", "classical"),
     CodecSpec("webp", "image", "WebP lossy (Pillow / libwebp, method 6), integer quality 0-100",

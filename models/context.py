@@ -23,6 +23,7 @@ from torch import nn
 from ncodec.entropy.factorized import FactorizedDensity
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.entropy.gaussian import GaussianConditional
+from ncodec.entropy.mixture import GaussianMixture
 from ncodec.models.image import DEFAULT_LAMBDAS, VariableRateImageModel, round_ste
 from ncodec.models.layers import (AttentionBlock, ResidualBlock, ResidualBlockUpsample, ResidualBlockWithStride,
                                   ResidualBottleneckBlock, conv, deconv, subpel_conv3x3)
@@ -169,17 +170,26 @@ class CheckerboardChannelContext(VariableRateImageModel):
             nets[f"aggregate.{i}"] = self.aggregate[i]
         return nets
 
-    def slice_params(self, i: int, hyper: torch.Tensor, decoded: list[torch.Tensor],
-                     spatial: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales, means) of slice ``i`` from the hyper features, the decoded slices before it and the
-        spatial-context features (None: zeros, i.e. the anchor pass)."""
+    def slice_inputs(self, i: int, hyper: torch.Tensor, decoded: list[torch.Tensor],
+                     spatial: torch.Tensor | None) -> torch.Tensor:
+        """What slice ``i``'s parameter nets read: the hyper features, the channel context of the decoded
+        slices before it and the spatial-context features (None: zeros, i.e. the anchor pass)."""
         parts = [hyper]
         if i:
             parts.append(self.channel_ctx[i - 1](self.channel_context_input(i, decoded)))
         s = self.slices[i]
         parts.append(spatial if spatial is not None else hyper.new_zeros(hyper.shape[0], 2 * s, *hyper.shape[2:]))
-        scales, means = self.aggregate[i](torch.cat(parts, dim=1)).chunk(2, dim=1)
+        return torch.cat(parts, dim=1)
+
+    def slice_params(self, i: int, hyper: torch.Tensor, decoded: list[torch.Tensor],
+                     spatial: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means) of slice ``i`` (see ``slice_inputs``)."""
+        scales, means = self.aggregate[i](self.slice_inputs(i, hyper, decoded, spatial)).chunk(2, dim=1)
         return scales, means
+
+    def slice_likelihood(self, i: int, v: torch.Tensor, scales: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Likelihood of the noisy centred values ``v`` = y - mean of slice ``i`` (Gaussian here)."""
+        return self.gaussian.likelihood(v, scales)
 
     def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
         g, ig = self.level_gains(levels)
@@ -190,14 +200,75 @@ class CheckerboardChannelContext(VariableRateImageModel):
         anchor = checkerboard(y.shape[2], y.shape[3], y.device)
         decoded, likelihoods = [], []
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
-            scales_a, means_a = self.slice_params(i, hyper, decoded, None)
+            inputs_a = self.slice_inputs(i, hyper, decoded, None)
+            scales_a, means_a = self.aggregate[i](inputs_a).chunk(2, dim=1)
             y_anchor = (round_ste(y_i - means_a) + means_a) * anchor
             spatial = self.spatial_ctx[i](y_anchor) * ~anchor
-            scales_n, means_n = self.slice_params(i, hyper, decoded, spatial)
+            inputs_n = self.slice_inputs(i, hyper, decoded, spatial)
+            scales_n, means_n = self.aggregate[i](inputs_n).chunk(2, dim=1)
             scales = torch.where(anchor, scales_a, scales_n)
             means = torch.where(anchor, means_a, means_n)
-            likelihoods.append(self.gaussian.likelihood(y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5), scales, means))
+            inputs = torch.where(anchor, inputs_a, inputs_n)
+            v = y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5) - means
+            likelihoods.append(self.slice_likelihood(i, v, scales, inputs))
             decoded.append(round_ste(y_i - means) + means)
         x_hat = self.g_s(torch.cat(decoded, dim=1) * ig)
         return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(likelihoods, dim=1),
                                                 "z": self.z_density.likelihood(z_noisy)}}
+
+
+class CheckerboardChannelGMM(CheckerboardChannelContext):
+    """The context model with a K-component Gaussian mixture per symbol (Cheng 2020 / ELIC-GMM style).
+
+    Each slice gets a pointwise fixed-point ``mixture`` net beside its aggregation net, reading the same
+    inputs. Per channel and component it gives a mean offset, a scale offset and a weight logit, so
+    component k has mean ``mean + d_k`` and scale ``scale + e_k``. All of them are on the 2**-8 grid of
+    the fixed-point path, so coding builds every CDF from integers (``entropy/mixture.py``). The
+    quantisation centre stays the aggregation net's mean. The mixture net's last layer starts near zero,
+    so a model initialised from a trained Gaussian context model (``--init-partial``) starts as that
+    model, with the components slightly apart to break their symmetry.
+    """
+
+    kind = "checkerboard-channel-gmm"
+    latent_codec = "checkerboard-channel-gmm"
+
+    def __init__(self, N: int = 64, M: int = 96, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
+                 slices: tuple[int, ...] | None = None, hidden: int = 128, arch: str = "ncodec",
+                 components: int = 3) -> None:
+        super().__init__(N, M, lambdas, slices, hidden, arch)
+        if not 2 <= components <= 8:
+            raise ValueError("a mixture has 2 to 8 components")
+        self.components = components
+        self.mixture = nn.ModuleList()
+        for i, s in enumerate(self.slices):
+            cin = self.aggregate[i].net[0].in_channels
+            last = conv(hidden, 3 * components * s, 1, 1)
+            with torch.no_grad():
+                last.weight.normal_(0.0, 1e-3)
+                last.bias.zero_()
+            self.mixture.append(FixedPointNet([conv(cin, hidden, 1, 1), nn.ReLU(), last], input_kind="activations"))
+
+    def config(self) -> dict[str, Any]:
+        return super().config() | {"components": self.components}
+
+    def entropy_nets(self) -> dict[str, FixedPointNet]:
+        nets = super().entropy_nets()
+        for i in range(len(self.slices)):
+            nets[f"mixture.{i}"] = self.mixture[i]
+        return nets
+
+    def split_mixture(self, out: torch.Tensor, scales: torch.Tensor, s: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mixture-net output (B, 3*K*s, ...) + the slice's scales -> component (means, scales, logits),
+        each (B, s, ..., K); means are relative to the quantisation centre. Works on floats and integers."""
+        k = self.components
+        d, e, logits = out.unflatten(1, (3, k, s)).movedim(2, -1).unbind(1)
+        return d, scales.unsqueeze(-1) + e, logits
+
+    def slice_likelihood(self, i: int, v: torch.Tensor, scales: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        means_k, scales_k, logits = self.split_mixture(self.mixture[i](inputs), scales, self.slices[i])
+        return self.mixture_model.likelihood(v, means_k, scales_k, logits)
+
+    @property
+    def mixture_model(self) -> GaussianMixture:
+        return GaussianMixture(self.components)

@@ -235,7 +235,7 @@ EXTRA_MODEL_KINDS: dict[str, tuple[str, str]] = {"mcq": ("ncodec.models.mcq", "M
 
 def build_model(config: dict[str, Any]) -> VariableRateImageModel:
     """Instantiate an image model from its ``config()`` dict."""
-    from ncodec.models.context import CheckerboardChannelContext
+    from ncodec.models.context import CheckerboardChannelContext, CheckerboardChannelGMM
 
     kind = config.get("kind")
     lambdas = tuple(float(v) for v in config["lambdas"])
@@ -244,11 +244,12 @@ def build_model(config: dict[str, Any]) -> VariableRateImageModel:
 
         module_name, class_name = EXTRA_MODEL_KINDS[kind]
         return getattr(importlib.import_module(module_name), class_name).from_config(config)
-    if kind == CheckerboardChannelContext.kind:
+    if kind in (CheckerboardChannelContext.kind, CheckerboardChannelGMM.kind):
         slices = tuple(int(s) for s in config["slices"]) if config.get("slices") else None
-        model_ctx = CheckerboardChannelContext(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas, slices=slices,
-                                               hidden=int(config.get("hidden", 128)),
-                                               arch=str(config.get("arch", "ncodec")))
+        extra = {"components": int(config.get("components", 3))} if kind == CheckerboardChannelGMM.kind else {}
+        cls = CheckerboardChannelGMM if extra else CheckerboardChannelContext
+        model_ctx = cls(N=int(config["N"]), M=int(config["M"]), lambdas=lambdas, slices=slices,
+                        hidden=int(config.get("hidden", 128)), arch=str(config.get("arch", "ncodec")), **extra)
         if config.get("density_filters"):
             model_ctx.set_density_filters(tuple(config["density_filters"]))
         if config.get("z_offsets"):

@@ -28,12 +28,14 @@ CASES = [("kodim21_64x64.png", 2.0), ("kodim15_grey_160x120.png", 1.5)]
 def main() -> int:
     out = ROOT / "tests" / "golden" / f"v{FORMAT_VERSION}"
     out.mkdir(parents=True, exist_ok=True)
-    for kind in ("mean-scale-hyperprior", "factorized", "checkerboard-channel"):
+    for kind in ("mean-scale-hyperprior", "factorized", "checkerboard-channel", "checkerboard-channel-gmm"):
         wpath = out / f"{kind}-small.ncw"
         if wpath.exists():
             print(f"exists, not touched: {wpath}")
             continue
-        extra = {"hidden": 32} if kind == "checkerboard-channel" else {}  # keeps the file small
+        # keeps the files small (tests/ ships under 5 MB)
+        extra = {"hidden": 32} if kind == "checkerboard-channel" else \
+            {"hidden": 8, "N": 8, "M": 12} if kind == "checkerboard-channel-gmm" else {}
         save_weights(small_model(kind, **extra), wpath, meta={"purpose": "golden test weights (seeded, untrained)"})
         codec = LearnedImageCodec.from_file(wpath)
         for asset, quality in CASES:

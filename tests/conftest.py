@@ -27,6 +27,8 @@ def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24, **config):
         model.log_inv_gain.copy_(-model.log_gain)
         if hasattr(model, "h_a"):  # random hyper-analysis outputs are tiny: make z non-trivial
             model.h_a[-1].weight.mul_(40.0)
+        for net in getattr(model, "mixture", []):  # components that really differ from one Gaussian
+            net.net[-1].weight.normal_(0.0, 0.05)
     return model.eval()
 
 

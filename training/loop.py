@@ -27,11 +27,12 @@ from ncodec.datasets.catalog import dataset_files, resolve_data
 from ncodec.datasets.images import PatchSampler
 from ncodec.errors import UnsupportedInputError
 from ncodec.entropy.fixedpoint import FixedPointNet
-from ncodec.models.context import CheckerboardChannelContext
-from ncodec.models.image import MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
+from ncodec.models.context import CheckerboardChannelContext, CheckerboardChannelGMM
+from ncodec.models.image import EXTRA_MODEL_KINDS, MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
 from ncodec.training.options import add_train_arguments  # noqa: F401  (re-exported)
 
-TRAINABLE_KINDS = sorted(MODEL_CLASSES) + [CheckerboardChannelContext.kind]
+TRAINABLE_KINDS = (sorted(MODEL_CLASSES) + [CheckerboardChannelContext.kind, CheckerboardChannelGMM.kind]
+                   + sorted(EXTRA_MODEL_KINDS))
 
 
 def rd_loss(model: VariableRateImageModel, out: dict[str, Any], x: torch.Tensor,
@@ -133,7 +134,8 @@ def run_training(args: argparse.Namespace,
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                       find_unused_parameters=True)
     opt = torch.optim.Adam(main_params, lr=args.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=args.aux_lr)
+    # models without auxiliary parameters (e.g. VQ codebooks) get no auxiliary optimiser
+    aux_opt = torch.optim.Adam(aux_params, lr=args.aux_lr) if aux_params else None
     step = 0
     wall = 0.0
     if args.resume:
@@ -144,7 +146,8 @@ def run_training(args: argparse.Namespace,
             raise UnsupportedInputError(f"checkpoint config {ck['config']} differs from {config}")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        aux_opt.load_state_dict(ck["aux_optimizer"])
+        if aux_opt is not None:
+            aux_opt.load_state_dict(ck["aux_optimizer"])
         step, wall = int(ck["step"]), float(ck.get("wall_s", 0.0))
         if world > 1:
             if len(ck.get("rank_states", [])) != world:
@@ -181,7 +184,7 @@ def run_training(args: argparse.Namespace,
             dist.all_gather_object(states, rank_state)
         if main_rank:
             _atomic_save({"config": config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "aux_optimizer": aux_opt.state_dict(), "step": step, "wall_s": wall,
+                          "aux_optimizer": aux_opt.state_dict() if aux_opt is not None else {}, "step": step, "wall_s": wall,
                           "torch_rng": states[0]["torch_rng"], "sampler_rng": states[0]["sampler_rng"],
                           "rank_states": states if world > 1 else [], "world_size": world,
                           "args": vars(args), "qat": bool(args.qat)}, ckpt_path)
@@ -212,15 +215,16 @@ def run_training(args: argparse.Namespace,
                 torch.nn.utils.clip_grad_norm_(main_params, args.clip)
             opt.step()
             aux = model.aux_loss()
-            aux_opt.zero_grad(set_to_none=True)
-            aux.backward()
-            if world > 1:  # the auxiliary loss is outside DDP's forward: average its gradients by hand
-                import torch.distributed as dist
+            if aux_opt is not None:
+                aux_opt.zero_grad(set_to_none=True)
+                aux.backward()
+                if world > 1:  # the auxiliary loss is outside DDP's forward: average its gradients by hand
+                    import torch.distributed as dist
 
-                for p_aux in aux_params:
-                    dist.all_reduce(p_aux.grad)
-                    p_aux.grad /= world
-            aux_opt.step()
+                    for p_aux in aux_params:
+                        dist.all_reduce(p_aux.grad)
+                        p_aux.grad /= world
+                aux_opt.step()
             step += 1
             wall += time.perf_counter() - t0
             for k in ("loss", "bpp", "mse"):
@@ -252,7 +256,8 @@ def run_training(args: argparse.Namespace,
                 acc = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0, "n": 0}
             if step % args.checkpoint_every == 0 or step == last:
                 save()
-            if validate is not None and main_rank and (step % args.val_every == 0 or step == args.steps):
+            if (validate is not None and main_rank and args.val_every > 0
+                    and (step % args.val_every == 0 or step == args.steps)):
                 model.eval()
                 metrics = validate(model, val_files)
                 model.train()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-# The image model kinds ``ncodec train`` builds (``models.image.MODEL_CLASSES`` + the context model).
-TRAINABLE_KINDS = ["factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel"]
+# The image model kinds ``ncodec train`` builds (``models.image.MODEL_CLASSES`` + the context model
+# + ``models.image.EXTRA_MODEL_KINDS``).
+TRAINABLE_KINDS = ["factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel",
+                   "checkerboard-channel-gmm", "mcq"]
 # ``models.image.DEFAULT_LAMBDAS``: the default rate levels.
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 
@@ -45,7 +47,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", type=int, default=0,
                    help="stop after this many steps, keeping the --steps schedule (short reproduction runs)")
     p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--val-every", type=int, default=2000)
+    p.add_argument("--val-every", type=int, default=2000,
+                   help="validate on real bitstreams every N steps and at the end (0 disables)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--distortion", default="mse", choices=["mse", "ms-ssim"],

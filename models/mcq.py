@@ -1,0 +1,319 @@
+"""Multi-codebook vector quantisation over cascaded scales (after McQuic, Zhu et al., CVPR 2022).
+
+The analysis transform maps an image to a latent ``y`` at stride 8; small stride-2 nets derive
+coarser latents from it (strides 16, 32, ...). Quantisation runs coarse to fine: the coarsest
+latent is vector-quantised with ``groups`` sub-codebooks of ``codewords`` entries each (one per
+channel group); every finer scale is predicted from the dequantised coarser one by an up-sampling
+net, and its residual is vector-quantised the same way, so each scale's dequantised features
+condition the next. Codewords act as the means of a multivariate Gaussian mixture whose mixture
+weights (a learned prior per stage and group) give the rate: the likelihood of a latent vector is
+the prior probability of the codeword it is assigned.
+
+Training relaxes the hard assignment with straight-through Gumbel-softmax over negative squared
+distances; codewords that stay unused are re-assigned to current encoder vectors.
+
+Variable rate (tail drop): a *unit* is one stage's groups, and the finest stage is split into
+``levels - 1`` units of channel groups. Rate level ``l`` (0-based) keeps every coarse stage and the
+first ``l`` units of the finest one; a dropped group's residual is zero (the decoder uses the
+prediction). Training draws a level per sample, so one set of weights learns every rate point. The
+module is pure: it knows nothing about bytes, tables or coders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ncodec.models.layers import GDN, conv, deconv
+
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
+PRIOR_FLOOR = 2.0 ** -16  # the integer tables' smallest probability (one count of 2**16)
+
+
+class CodebookStage(nn.Module):
+    """``groups`` sub-codebooks of ``codewords`` vectors over ``channels // groups`` channels each,
+    with a learned prior (mixture weights) per group and usage counters for re-assignment."""
+
+    def __init__(self, channels: int, groups: int, codewords: int) -> None:
+        super().__init__()
+        if channels % groups:
+            raise ValueError(f"{channels} channels do not split into {groups} groups")
+        self.channels, self.groups, self.codewords = channels, groups, codewords
+        self.dim = channels // groups
+        self.codebook = nn.Parameter(torch.randn(groups, codewords, self.dim) * 0.5)
+        self.prior_logits = nn.Parameter(torch.zeros(groups, codewords))
+        # inverse temperature of the distance logits (log-parameterised)
+        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("usage", torch.zeros(groups, codewords))
+
+    def _vectors(self, r: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = r.shape
+        return r.reshape(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2).reshape(-1, self.groups, self.dim)
+
+    def _unvectors(self, v: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        b, _, h, w = shape
+        return v.reshape(b, h, w, self.groups, -1).permute(0, 3, 4, 1, 2).reshape(b, -1, h, w)
+
+    def distances(self, vec: torch.Tensor) -> torch.Tensor:
+        """Squared distances (P, groups, codewords) of vectors (P, groups, dim) to the codewords."""
+        cb = self.codebook
+        return ((vec * vec).sum(-1, keepdim=True) - 2.0 * torch.einsum("pgd,gkd->pgk", vec, cb)
+                + (cb * cb).sum(-1)[None])
+
+    def prior(self) -> torch.Tensor:
+        """Mixture weights (groups, codewords), floored at the integer tables' resolution."""
+        return torch.softmax(self.prior_logits, dim=-1).clamp_min(PRIOR_FLOOR)
+
+    def indices(self, r: torch.Tensor) -> torch.Tensor:
+        """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w)."""
+        idx = torch.argmin(self.distances(self._vectors(r)), dim=-1)
+        b, _, h, w = r.shape
+        return idx.reshape(b, h, w, self.groups).permute(0, 3, 1, 2).contiguous()
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        """Dequantised residual (B, C, h, w) of int64 code indices (B, groups, h, w)."""
+        g = torch.arange(self.groups, device=idx.device).view(1, -1, 1, 1)
+        vec = self.codebook[g, idx]  # (B, groups, h, w, dim)
+        b, _, h, w = idx.shape
+        return vec.permute(0, 1, 4, 2, 3).reshape(b, self.channels, h, w)
+
+    def relaxed(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training quantisation: (dequantised residual, likelihoods (B, groups, h, w), hard indices)."""
+        vec = self._vectors(r)
+        logits = -self.distances(vec) * torch.exp(self.log_scale)
+        if self.training:
+            onehot = F.gumbel_softmax(logits, tau=1.0, hard=True, dim=-1)
+        else:
+            onehot = F.one_hot(torch.argmax(logits, dim=-1), self.codewords).to(vec.dtype)
+        q = torch.einsum("pgk,gkd->pgd", onehot, self.codebook)
+        lik = torch.einsum("pgk,gk->pg", onehot, self.prior())
+        idx = onehot.detach().argmax(-1)
+        return self._unvectors(q, r.shape), self._unvectors(lik, r.shape), self._unvectors(idx, r.shape)
+
+    @torch.no_grad()
+    def count(self, idx: torch.Tensor, mask: torch.Tensor) -> None:
+        """Add hard assignments (B, groups, h, w) to the usage counters where mask (B, groups, 1, 1)."""
+        onehot = F.one_hot(idx, self.codewords).to(self.usage.dtype) * mask[..., None].to(self.usage.dtype)
+        self.usage += onehot.sum(dim=(0, 2, 3))
+
+    @torch.no_grad()
+    def reassign_dead(self, r: torch.Tensor, fraction: float = 0.02) -> int:
+        """Move codewords used less than ``fraction`` of the mean usage onto random vectors of the
+        residual ``r`` (B, C, h, w); resets their prior weight and all counters. Returns how many moved."""
+        vec = self._vectors(r.detach())
+        mean = self.usage.mean(dim=1, keepdim=True)
+        dead = self.usage < fraction * mean.clamp_min(1e-12)
+        moved = int(dead.sum())
+        if moved:
+            g_idx, k_idx = torch.nonzero(dead, as_tuple=True)
+            pick = torch.randint(vec.shape[0], (moved,), device=vec.device)
+            spread = vec.std(dim=0).mean(dim=-1).clamp_min(1e-3)  # (groups,)
+            noise = torch.randn(moved, self.dim, device=vec.device) * 0.01 * spread[g_idx, None]
+            self.codebook.data[g_idx, k_idx] = vec[pick, g_idx] + noise
+            live_mean = torch.where(dead, torch.zeros_like(self.prior_logits), self.prior_logits).sum(1) \
+                / (~dead).sum(1).clamp_min(1)
+            self.prior_logits.data[g_idx, k_idx] = live_mean[g_idx]
+        self.usage.zero_()
+        return moved
+
+
+class MultiCodebookVQ(nn.Module):
+    """Cascaded multi-codebook VQ image model (kind ``mcq``); see the module docstring."""
+
+    kind = "mcq"
+
+    def __init__(self, N: int = 64, M: int = 64, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
+                 groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
+                 reassign_every: int = 100) -> None:
+        super().__init__()
+        self.N, self.M = int(N), int(M)
+        self.lambdas = tuple(float(v) for v in lambdas)
+        self.groups, self.scales = int(groups), int(scales)
+        if isinstance(codewords, int):
+            codewords = (codewords,) * self.scales
+        self.codewords = tuple(int(k) for k in codewords)  # per stage, coarsest first
+        if len(self.codewords) != self.scales or min(self.codewords) < 2 or max(self.codewords) > 4096:
+            raise ValueError(f"need {scales} codebook sizes in [2, 4096], got {codewords}")
+        self.reassign_every = int(reassign_every)
+        if self.scales < 1 or self.levels < 2:
+            raise ValueError("mcq needs at least one scale and two rate levels")
+        if self.groups < self.levels - 1:
+            raise ValueError(f"{groups} groups cannot give {self.levels} rate levels")
+        self.downsample = 8 * 2 ** (self.scales - 1)
+        N, M = self.N, self.M
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                 deconv(N, 3))
+        # down[i]: latent at stride 8 * 2**i -> stride 8 * 2**(i+1); up[i]: the reverse prediction
+        self.down = nn.ModuleList(nn.Sequential(conv(M, M, 3, 2), nn.LeakyReLU(0.1), conv(M, M, 3, 1))
+                                  for _ in range(self.scales - 1))
+        self.up = nn.ModuleList(nn.Sequential(deconv(M, M, 3, 2), nn.LeakyReLU(0.1), conv(M, M, 3, 1))
+                                for _ in range(self.scales - 1))
+        # stages in coding order: coarsest first
+        self.stages = nn.ModuleList(CodebookStage(M, self.groups, k) for k in self.codewords)
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64))
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas),
+                "groups": self.groups, "codewords": list(self.codewords), "scales": self.scales}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "MultiCodebookVQ":
+        codewords = config.get("codewords", (256, 256, 64))
+        codewords = int(codewords) if isinstance(codewords, int) else tuple(int(k) for k in codewords)
+        return cls(N=int(config["N"]), M=int(config["M"]), lambdas=tuple(float(v) for v in config["lambdas"]),
+                   groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)))
+
+    def aux_loss(self) -> torch.Tensor:
+        """No auxiliary parameters: a constant zero."""
+        return torch.zeros(())
+
+    def fine_groups(self, level: int) -> int:
+        """Groups of the finest stage kept at 0-based rate level ``level``."""
+        return (self.groups * int(level)) // (self.levels - 1)
+
+    def stage_groups(self, level: int) -> list[int]:
+        """Groups coded per stage (coarsest first) at 0-based rate level ``level``."""
+        return [self.groups] * (self.scales - 1) + [self.fine_groups(level)]
+
+    def units(self) -> list[tuple[int, int, int]]:
+        """Coding units in stream order: (stage, first group, end group). Rate level l codes the first
+        ``scales - 1 + l`` units, so dropping trailing units gives a coarser rate point."""
+        out = [(s, 0, self.groups) for s in range(self.scales - 1)]
+        edges = [self.fine_groups(level) for level in range(self.levels)]
+        out += [(self.scales - 1, a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+        return out
+
+    def units_for_level(self, level: int) -> int:
+        """How many units rate level ``level`` (0-based) codes."""
+        keep = self.fine_groups(level)
+        return (self.scales - 1) + sum(1 for s, _, b in self.units() if s == self.scales - 1 and b <= keep)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """Shape (C, h, w) of the stride-8 latent of a padded tile; stage s has (h, w) >> (scales-1-s)."""
+        if height % self.downsample or width % self.downsample:
+            raise ValueError(f"tile {height}x{width} is not a multiple of {self.downsample}")
+        return (self.M, height // 8, width // 8)
+
+    # ------------------------------------------------------------------ transforms
+
+    def analysis(self, x: torch.Tensor, quality: float | None = None) -> torch.Tensor:
+        """Stride-8 latent (B, M, H/8, W/8); the rate point does not change it."""
+        return self.g_a(x)
+
+    def synthesis(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
+        """Reconstruction from the dequantised stride-8 latent."""
+        return self.g_s(y_hat)
+
+    def pyramid(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """Latents per stage, coarsest first."""
+        ys = [y]
+        for d in self.down:
+            ys.append(d(ys[-1]))
+        return ys[::-1]
+
+    def predict(self, stage: int, y_hat_coarse: torch.Tensor) -> torch.Tensor:
+        """Prediction of stage ``stage`` (>= 1) from the dequantised stage ``stage - 1``."""
+        return self.up[self.scales - 1 - stage](y_hat_coarse)
+
+    def _group_mask(self, keep: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """(B, groups, 1, 1) float mask of the kept groups for per-sample group counts ``keep`` (B,)."""
+        return (torch.arange(self.groups, device=device)[None] < keep[:, None]).float()[:, :, None, None]
+
+    def _expand(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask.repeat_interleave(self.M // self.groups, dim=1)
+
+    # ------------------------------------------------------------------ training
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
+        """Training/eval forward: reconstruction and the prior likelihood of every coded index."""
+        ys = self.pyramid(self.g_a(x))
+        b = x.shape[0]
+        keep_fine = (self.groups * levels.long()) // (self.levels - 1)
+        likelihoods: dict[str, torch.Tensor] = {}
+        reassign = False
+        if self.training:
+            self.train_steps += 1
+            reassign = self.reassign_every > 0 and int(self.train_steps) % self.reassign_every == 0
+        y_hat = None
+        for s, stage in enumerate(self.stages):
+            pred = None if y_hat is None else self.predict(s, y_hat)
+            r = ys[s] if pred is None else ys[s] - pred
+            keep = keep_fine if s == self.scales - 1 else torch.full((b,), self.groups, device=x.device)
+            mask = self._group_mask(keep, x.device)
+            q, lik, idx = stage.relaxed(r)
+            q = q * self._expand(mask)
+            likelihoods[f"s{s}"] = lik * mask + (1.0 - mask)  # dropped groups cost nothing
+            if self.training:
+                stage.count(idx, mask)
+                if reassign:
+                    stage.reassign_dead(r)
+            y_hat = q if pred is None else pred + q
+        return {"x_hat": self.g_s(y_hat), "likelihoods": likelihoods}
+
+    # ------------------------------------------------------------------ integer-path helpers
+
+    @torch.no_grad()
+    def encode_indices(self, y: torch.Tensor, level: int) -> list[torch.Tensor]:
+        """Hard code indices per stage (coarsest first), (B, groups_s, h_s, w_s) int64, at a 0-based
+        rate level; the cascade uses exactly the dequantisation the decoder will compute."""
+        ys = self.pyramid(y)
+        kept = self.stage_groups(level)
+        out: list[torch.Tensor] = []
+        y_hat = None
+        for s, stage in enumerate(self.stages):
+            pred = None if y_hat is None else self.predict(s, y_hat)
+            r = ys[s] if pred is None else ys[s] - pred
+            idx = stage.indices(r)[:, : kept[s]]
+            out.append(idx)
+            y_hat = self._dequantize_stage(s, idx, pred, r.shape)
+        return out
+
+    def _dequantize_stage(self, s: int, idx: torch.Tensor, pred: torch.Tensor | None,
+                          shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        stage = self.stages[s]
+        b, _, h, w = shape
+        full = torch.zeros((b, self.groups, h, w), dtype=torch.int64, device=idx.device)
+        full[:, : idx.shape[1]] = idx
+        q = stage.lookup(full)
+        mask = (torch.arange(self.groups, device=idx.device) < idx.shape[1]).to(q.dtype)
+        q = q * mask.repeat_interleave(self.M // self.groups).view(1, -1, 1, 1)
+        return q if pred is None else pred + q
+
+    @torch.no_grad()
+    def dequantize(self, indices: list[torch.Tensor], shape: tuple[int, int, int, int]) -> torch.Tensor:
+        """Stride-8 ŷ (B, M, h, w) from per-stage indices (coarsest first; a stage may hold fewer
+        groups, the missing ones are zero residuals, and missing trailing stages are predictions)."""
+        b, _, h, w = shape
+        y_hat = None
+        for s in range(self.scales):
+            f = 2 ** (self.scales - 1 - s)
+            pred = None if y_hat is None else self.predict(s, y_hat)
+            stage_shape = (b, self.M, h // f, w // f)
+            if s < len(indices):
+                y_hat = self._dequantize_stage(s, indices[s], pred, stage_shape)
+            elif pred is None:
+                y_hat = torch.zeros(stage_shape, dtype=self.stages[0].codebook.dtype,
+                                    device=self.stages[0].codebook.device)
+            else:
+                y_hat = pred
+        assert y_hat is not None
+        return y_hat
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def bits_per_index(codewords: int) -> float:
+    """Raw bits of one code index (for sizing)."""
+    return math.log2(codewords)
