@@ -12,6 +12,7 @@ declares, and any library failure becomes a one-line ``BitstreamError``.
 from __future__ import annotations
 
 import io
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from PIL import Image, features
 
 from ncodec.codecs.container import EncodeResult, Header
 from ncodec.codecs.imageio import check_image_size
-from ncodec.errors import BitstreamError, MissingDependencyError, ModelMismatchError, UnsupportedInputError
+from ncodec.errors import BitstreamError, MissingDependencyError, ModelMismatchError, UnsupportedInputError, UsageError
 
 NO_WEIGHTS = "0" * 16
 
@@ -62,8 +63,8 @@ class ClassicalImageCodec(ABC):
     def _quality(self, quality: float | None) -> int:
         lo, hi = self.quality_range
         q = self.default_quality if quality is None else quality
-        if q != int(q) or not lo <= q <= hi:
-            raise UnsupportedInputError(f"{self.name} quality must be an integer in [{lo}, {hi}], got {quality}")
+        if not math.isfinite(q) or q != int(q) or not lo <= q <= hi:
+            raise UsageError(f"{self.name} quality must be an integer in [{lo}, {hi}], got {q:g}")
         return int(q)
 
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",

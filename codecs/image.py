@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
 from ncodec.codecs.latent import LatentCodec, latent_codec_class
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
-from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError
+from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError, UsageError
 from ncodec.models.image import VariableRateImageModel, build_model
 
 WEIGHTS_FORMAT = 1
@@ -119,7 +119,7 @@ class LearnedImageCodec:
     def _quality(self, quality: float | None) -> float:
         q = float(self.levels if quality is None else quality)
         if math.isnan(q) or not 1.0 <= q <= self.levels:
-            raise UnsupportedInputError(f"quality must lie in [1, {self.levels}] for {self.name}, got {quality}")
+            raise UsageError(f"quality must lie in [1, {self.levels}] for {self.name}, got {q:g}")
         return round(q * 100) / 100.0
 
     # ------------------------------------------------------------------ encode

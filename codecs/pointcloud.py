@@ -8,6 +8,7 @@ level 10: both codecs reach the same D1-PSNR at a given bit depth and differ onl
 
 from __future__ import annotations
 
+import math
 import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ncodec.codecs.container import Header
 from ncodec.codecs.octree import decode_geometry, encode_geometry
 from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, PointCloud, Voxelized, voxelize
 from ncodec.entropy.coders import BACKEND_IDS, get_coder
-from ncodec.errors import BitstreamError, MissingDependencyError, UnsupportedInputError
+from ncodec.errors import BitstreamError, MissingDependencyError, UnsupportedInputError, UsageError
 
 DEFAULT_BITS = 10
 NO_WEIGHTS = "0" * 16
@@ -71,9 +72,12 @@ def _decode_colors(vox: Voxelized, section: bytes | None, coder) -> Voxelized:
 
 
 def _bits(quality: float | None) -> int:
+    """The bit depth a 3D quality stands for (points and mesh positions alike)."""
+    if quality is not None and not math.isfinite(quality):
+        raise UsageError(f"3D quality is the bit depth, an integer in 1..{MAX_BITS}, got {quality:g}")
     bits = DEFAULT_BITS if quality is None else int(round(quality))
     if quality is not None and abs(quality - bits) > 1e-9 or not 1 <= bits <= MAX_BITS:
-        raise UnsupportedInputError(f"point-cloud quality is the bit depth, an integer in 1..{MAX_BITS}")
+        raise UsageError(f"3D quality is the bit depth, an integer in 1..{MAX_BITS}, got {quality:g}")
     return bits
 
 

@@ -189,8 +189,10 @@ def write_mesh(path: str | os.PathLike, mesh: Mesh) -> None:
     out = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
     if p.suffix.lower() == ".stl":
         out.compute_triangle_normals()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent if str(p.parent) else ".")
-    os.close(fd)
+    # open3d writes the file's own name into some formats (OBJ's object name): write the final name
+    # inside a private temporary folder beside the target, then rename it into place
+    folder = tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent if str(p.parent) else ".")
+    tmp = os.path.join(folder, p.name)
     try:
         if not o3d.io.write_triangle_mesh(tmp, out):
             raise UnsupportedInputError(f"cannot write a mesh as {p.suffix!r}")
@@ -200,6 +202,7 @@ def write_mesh(path: str | os.PathLike, mesh: Mesh) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        os.rmdir(folder)
 
 
 def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None) -> None:

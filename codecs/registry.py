@@ -95,7 +95,8 @@ def get_spec(name: str) -> CodecSpec:
     fixed = by_lower.get(str(name).lower().replace("_", "-"))
     if fixed is None:
         close = difflib.get_close_matches(str(name).lower(), list(REGISTRY), n=1)
-        fixed = close[0] if close else None
+        prefixed = [n for n in REGISTRY if n.startswith(str(name).lower())]
+        fixed = close[0] if close else prefixed[0] if len(prefixed) == 1 else None
     hint = f"did you mean {fixed!r}? " if fixed else ""
     raise UsageError(f"unknown codec {name!r}; {hint}available: {', '.join(sorted(REGISTRY))} (see `ncodec models`)")
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ncodec.codecs.container import MAX_DIM, MAX_ELEMENTS, MAX_SECTIONS, Header
 from ncodec.entropy.coders import BACKEND_IDS, get_coder
 from ncodec.entropy.laplace import LAPLACE_THETAS, best_table, laplace_tables
-from ncodec.errors import BitstreamError, UnsupportedInputError
+from ncodec.errors import BitstreamError, UnsupportedInputError, UsageError
 from ncodec.models.inr_video import PatchINR, PatchINRConfig, frames_to_patches, macs_per_patch, parameter_shapes
 
 NO_WEIGHTS = "0" * 16
@@ -174,7 +174,7 @@ class INRVideoCodec:
         if -(-t_total // group_frames) + 1 > MAX_SECTIONS:
             raise UnsupportedInputError(f"{t_total} frames in groups of {group_frames} need more than "
                                         f"{MAX_SECTIONS - 1} groups; use larger groups")
-        level = _level(quality)
+        level = quality_level(quality)
         point = QUALITY_LEVELS[level]
         config = PatchINRConfig(patch=PATCH, hidden=point.hidden, channels=point.channels)
         padded = _pad_to(frames, PATCH)
@@ -402,12 +402,12 @@ def _fake_quant(p: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     return p + (torch.round(p / step) * step - p).detach()
 
 
-def _level(quality: float | None) -> int:
+def quality_level(quality: float | None) -> int:
     if quality is not None and not math.isfinite(quality):
-        raise UnsupportedInputError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}")
+        raise UsageError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}, got {quality:g}")
     level = DEFAULT_QUALITY if quality is None else int(round(quality))
     if quality is not None and abs(quality - level) > 1e-9 or level not in QUALITY_LEVELS:
-        raise UnsupportedInputError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}")
+        raise UsageError(f"inr-video quality is an integer in 1..{max(QUALITY_LEVELS)}, got {quality:g}")
     return level
 
 

@@ -104,7 +104,9 @@ def load_curve(path: str | Path, metric: str = "psnr-rgb") -> Curve:
         rate, quality = metric_points(results, metric)
         return Curve(tuple(rate), tuple(quality), name)
     except KeyError as exc:
-        raise UnsupportedInputError(f"{label} has no {exc.args[0]!r} values") from None
+        have = sorted(k for k, v in results.items() if isinstance(v, list) and k not in RATE_KEYS)
+        raise UnsupportedInputError(f"{label} has no {exc.args[0]!r} values; use --metric with one of: "
+                                    f"{', '.join(have)}") from None
     except (TypeError, ValueError) as exc:
         raise UnsupportedInputError(f"{label}: {str(exc).splitlines()[0][:120]}") from None
 

@@ -10,6 +10,7 @@ quality), so ``ncodec plot`` and ``ncodec bdrate`` read it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -23,6 +24,8 @@ from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.video_baselines import evaluate, quality_row
 
 from ncodec.evaluation.routing import VIDEO_BASELINES
+
+MAX_CRF = 51.0  # x264/x265 at 8 bits
 
 DEFAULT_CRFS = [22.0, 27.0, 32.0, 37.0, 42.0]
 
@@ -115,6 +118,24 @@ def evaluate_clip(frames: np.ndarray, codec: str, qualities: list[float] | None,
     return evaluate_per_frame(frames, codec, qualities, backend, on_quality=on_quality)
 
 
+def check_video_qualities(codec: str, qualities: list[float]) -> None:
+    """Every quality must be one the codec takes, checked before any clip is read or coded."""
+    from ncodec.errors import UsageError
+
+    for q in qualities:
+        if codec in VIDEO_BASELINES:
+            if not (math.isfinite(q) and 0 <= q <= MAX_CRF):
+                raise UsageError(f"{codec} quality is the CRF, 0-{MAX_CRF:g} (lower is better), got {q:g}")
+        elif codec == "inr-video":
+            from ncodec.codecs.video_inr import quality_level
+
+            quality_level(q)
+        else:
+            from ncodec.codecs.registry import load_codec
+
+            load_codec(codec).check_quality(q)
+
+
 def run_video_eval(source: str | os.PathLike, codec: str, qualities: list[float] | None,
                    output: str | os.PathLike, frames: int | None = None, size: tuple[int, int] | None = None,
                    pix_fmt: str = "yuv420p", fit_effort: float = 1.0, backend: str = "constriction",
@@ -135,6 +156,7 @@ def run_video_eval(source: str | os.PathLike, codec: str, qualities: list[float]
     sources = [p] if p.is_file() or image_frames else video_sources(p)
     default = default_video_qualities(codec)  # refuses codecs that cannot code video before any reading
     grid = qualities or default
+    check_video_qualities(codec, grid)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -315,7 +315,12 @@ def open(src: PathLike | bytes) -> Bitstream:  # noqa: A001 - mirrors PIL.Image.
         data = p.read_bytes()
     if not data:
         raise BitstreamError("bitstream is empty")
-    header, sections = container.unpack(data)
+    try:
+        header, sections = container.unpack(data)
+    except BitstreamError as exc:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            raise
+        raise BitstreamError(f"{Path(src).name}: {exc}") from None
     return Bitstream(header, sections, len(data))
 
 

@@ -31,12 +31,18 @@ def _float_list(text: str | None, flag: str = "--qualities") -> list[float] | No
     if text is None:
         return None
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise UsageError(f"{flag} must be comma-separated numbers such as 1,2,3, got {text!r}") from None
-    if not values:
-        raise UsageError(f"{flag} is empty")
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{flag} must be finite numbers, got {text!r}")
     return values
+
+
+def _check_output_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse an output name whose extension contradicts what is written there, before any work."""
+    if Path(path).suffix.lower() not in suffixes:
+        raise UsageError(f"{Path(path).name}: {what} is written as {' or '.join(suffixes)}; name the output so")
 
 
 def _check_output_folder(path: str) -> None:
@@ -158,6 +164,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     qualities = _float_list(a.qualities)
     _check_output_folder(a.output)
+    _check_output_suffix(a.output, (".json",), "the result")
     route = eval_route(a.dataset, a.codec)  # the codec's modality first, then the files
     if route == "video":
         from ncodec.evaluation.video_eval import run_video_eval
@@ -228,6 +235,7 @@ def cmd_perception(a: argparse.Namespace) -> int:
     get_spec(a.codec)
     qualities = _float_list(a.qualities)
     _check_output_folder(a.output)
+    _check_output_suffix(a.output, (".json",), "the result")
     from ncodec.evaluation.perception import run_perception
     from ncodec.evaluation.tasks import get_task
 
@@ -253,6 +261,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()] if a.metrics else None
     _check_output_folder(a.output)
+    _check_output_suffix(a.output, (".png", ".svg"), "the plot (PNG and SVG, side by side)")
     written = plot_rd(a.files, a.output, metrics, anchor=a.anchor or None, method=a.method, title=a.title,
                       max_bpp=a.max_bpp, reference_panel=not a.inline_references)
     print("wrote " + ", ".join(str(p) for p in written))
@@ -323,6 +332,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from ncodec.codecs.imageio import read_image
 
     qualities = _float_list(a.qualities)
+    from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
+
+    for q in qualities:  # every quality is checked before any work
+        load_codec(DEFAULT_CODEC).check_quality(q)
     sample = Path(__file__).resolve().parent / "data" / "sample.png"
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -340,17 +353,25 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the issue and where to look), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ncodec import __version__
 
-    p = argparse.ArgumentParser(prog="ncodec", description="Learned neural codecs with deterministic bitstreams.")
+    p = _OneLineParser(prog="ncodec", description="Learned neural codecs with deterministic bitstreams.")
     p.add_argument("--version", action="version", version=f"ncodec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("encode", help="encode an image, video or 3D file to .ncd")
     e.add_argument("input")
     e.add_argument("output")
-    e.add_argument("--codec", default=None, help="registered codec (default: mean-scale-hyperprior)")
+    e.add_argument("--codec", default=None, help="registered codec (`ncodec models`); default by input: "
+                                                 "mean-scale-hyperprior for images, octree-pc for 3D, inr-video for video")
     e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
     e.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
                     help="entropy coder backend (the decoder reads it from the bitstream)")
@@ -370,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode .ncd to an image (PNG, PPM, …), a video (.mp4, .mkv, .y4m, "
-                                      "frame folder) or a 3D file (.ply), by the bitstream's modality")
+                                      "frame folder), a point cloud (.ply) or a mesh (.ply, .obj, .off, .stl), "
+                                      "by the bitstream's modality")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--weights", default=None)

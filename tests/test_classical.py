@@ -13,7 +13,7 @@ from ncodec.codecs import container
 from ncodec.codecs.classical import CLASSICAL, jxl_codestream_size, rgb_to_ycbcr, ycbcr_to_rgb
 from ncodec.codecs.imageio import read_image
 from ncodec.codecs.registry import load_codec
-from ncodec.errors import BitstreamError, MissingDependencyError, UnsupportedInputError
+from ncodec.errors import BitstreamError, MissingDependencyError, UnsupportedInputError, UsageError
 from ncodec.evaluation.metrics import psnr_rgb
 
 from conftest import ASSETS
@@ -44,7 +44,7 @@ def test_round_trip_every_asset(name):
         low, high = sorted(codec.eval_qualities)[0], sorted(codec.eval_qualities)[-1]
         size = {q: len(codec.compress(image, q).sections[0]) for q in (low, high)}
         assert (size[low] < size[high]) == codec.higher_quality_is_better
-    with pytest.raises(UnsupportedInputError):
+    with pytest.raises(UsageError):  # a quality outside the range is a usage error (exit 2)
         codec.compress(image, hi + 1)
 
 def test_payloads_match_the_libraries():

@@ -207,3 +207,49 @@ def test_eval_is_routed_by_the_codec_modality_first(tmp_path):
         eval_route(ASSETS / "pig.off", "jpeg")
     with pytest.raises(UsageError, match="did you mean 'x265'|did you mean"):
         eval_route(ASSETS, "X265")
+
+
+@pytest.mark.parametrize("argv", [
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--codec", "avif", "--quality", "nan"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--codec", "jpeg", "--quality", "inf"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--codec", "jpeg", "--quality", "0"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--codec", "hevc-intra", "--quality", "52"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--quality", "9"],
+    ["encode", str(ASSETS / "pig.off"), "{tmp}/a.ncd", "--codec", "octree-adaptive", "--quality", "nan"],
+    ["encode", str(ASSETS / "pig.off"), "{tmp}/a.ncd", "--codec", "draco-mesh", "--quality", "21"],
+    ["eval", str(ASSETS), "--codec", "jpeg", "--qualities", "10,nan", "-o", "{tmp}/r.json"],
+    ["eval", str(ASSETS), "--codec", "jpeg", "--qualities", "10,,30", "-o", "{tmp}/r.json"],
+    ["eval", str(ASSETS / "cockatoo_96x64_8f.mkv"), "--codec", "x265", "--qualities", "27,99", "-o", "{tmp}/v.json"],
+    ["eval", str(ASSETS), "--codec", "jpeg", "--qualities", "10", "-o", "{tmp}/r.png"],
+    ["plot", str(REPO / "results" / "kodak" / "jpeg.json"), "-o", "{tmp}/p.jpg"],
+    ["demo", "--qualities", "1,9", "--out-dir", "{tmp}/demo"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--quality", "abc"],
+    ["encode", str(IMAGE), "{tmp}/a.ncd", "--coder", "bogus"],
+    ["train", "--codec", "jpeg", "--out", "{tmp}/t"],
+], ids=["nan", "inf", "jpeg-0", "qp-52", "learned-9", "3d-nan", "mesh-21", "list-nan", "list-empty-item",
+        "crf-99", "eval-png", "plot-jpg", "demo-9", "not-a-number", "bad-coder", "bad-choice"])
+def test_bad_arguments_are_one_line_usage_errors_before_any_work(tmp_path, capsys, argv):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    _one_line_error(capsys, code, UsageError.exit_code)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a partial result or demo output
+
+
+def test_mesh_files_carry_their_own_name_not_a_temporary_one(tmp_path):
+    from ncodec.codecs.pointio import read_mesh, write_mesh
+
+    write_mesh(tmp_path / "pig.obj", read_mesh(ASSETS / "pig.off"))
+    head = (tmp_path / "pig.obj").read_text().splitlines()[:3]
+    assert any(line.strip() == "# object name: pig" for line in head), head
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pig.obj"]
+
+
+def test_messages_point_at_the_fix(tmp_path, capsys):
+    _one_line_error(capsys, main(["encode", str(IMAGE), str(tmp_path / "a.ncd"), "--codec", "hevc"]),
+                    UsageError.exit_code, "did you mean 'hevc-intra'")
+    _one_line_error(capsys, main(["info", str(IMAGE)]), 3, IMAGE.name, "not an ncodec bitstream")
+    draco = str(REPO / "results" / "3d" / "bunny00-draco.json")
+    _one_line_error(capsys, main(["bdrate", draco, draco]), UnsupportedInputError.exit_code, "--metric", "d1_psnr")

@@ -17,7 +17,7 @@ from ncodec.codecs import container
 from ncodec.codecs.video_inr import INRVideoCodec
 from ncodec.codecs.videoio import read_video
 from ncodec.entropy.laplace import LAPLACE_THETAS, best_table, laplace_tables
-from ncodec.errors import NcodecError, UnsupportedInputError
+from ncodec.errors import NcodecError, UnsupportedInputError, UsageError
 
 CLIP = ASSETS / "cockatoo_96x64_8f.mkv"
 EFFORT = 0.04  # 320 fitting steps for the first group, 160 for later ones: enough to see the fit work
@@ -259,7 +259,7 @@ def test_limits_are_checked_before_any_work():
     with pytest.raises(UnsupportedInputError, match="groups"):
         codec.compress(many, quality=1, group_frames=1)
     for bad in (float("nan"), float("inf"), 2.5, 0):
-        with pytest.raises(UnsupportedInputError):
+        with pytest.raises(UsageError):
             codec.compress(many[:1], quality=bad)
     with pytest.raises(UnsupportedInputError, match="effort"):
         codec.compress(many[:1], quality=1, steps_scale=float("nan"))

@@ -129,7 +129,7 @@ def test_bad_point_inputs(tmp_path):
         with pytest.raises(UnsupportedInputError):
             api.encode(str(path), tmp_path / "x.ncd")
         assert not (tmp_path / "x.ncd").exists()
-    with pytest.raises(UnsupportedInputError):
+    with pytest.raises(UsageError):
         api.encode(str(PIG), tmp_path / "y.ncd", quality=9.5)
 
 
