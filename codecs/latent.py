@@ -335,12 +335,16 @@ class CheckerboardChannelGMMLatentCodec(CheckerboardChannelLatentCodec):
 
     Same passes and sections as the Gaussian context model. Each symbol's CDF is built from its integer
     mixture: means and scales in 2**-8 units from the fixed-point aggregation and mixture nets, weights
-    from the integer logits by an integer softmax over a shipped exp table. The CDFs are built and coded
-    in chunks of ``GROUP_CHUNK`` symbols, so memory stays bounded whatever the image size. A group's
-    section is ``u32 length + coded chunk`` per chunk.
+    from the integer logits by an integer softmax over a shipped exp table.
+
+    The CDFs are built and coded in chunks, so memory stays bounded whatever the image size: a group's
+    symbols are ordered by their alphabet width (a function of their integer scales, stable sort) and
+    cut where the running sum of widths crosses a multiple of ``TABLE_BUDGET``. Encoder and decoder
+    compute the same order and cuts from the same integers. A group's section is ``u32 length + coded
+    chunk`` per chunk.
     """
 
-    GROUP_CHUNK = 2048
+    TABLE_BUDGET = 1 << 18  # table entries built at once (2 MB of counts: cache-sized, measured fastest)
 
     def load_tables(self, state: dict[str, Any]) -> None:
         from ncodec.entropy.mixture import PHI_FRAC, PHI_RANGE
@@ -368,31 +372,42 @@ class CheckerboardChannelGMMLatentCodec(CheckerboardChannelLatentCodec):
         weights = integer_softmax(logits.reshape(-1, k), self.exp)
         return means_k.reshape(-1, k), scales_k.reshape(-1, k).clamp_min(SCALE_MIN_FIXED), weights
 
-    def _chunk_tables(self, distribution: Any, a: int, b: int) -> TableSet:
+    def _chunks(self, distribution: Any) -> list[np.ndarray]:
+        """The symbol positions of each chunk, in coding order (see the class docstring)."""
+        from ncodec.entropy.mixture import MAX_ALPHABET
+
+        scales = distribution[1]
+        if scales.shape[0] == 0:
+            return []
+        width = (2 * ((scales.max(dim=-1).values * 8) >> 8) + 3).clamp(3, MAX_ALPHABET)
+        order = torch.argsort(width, stable=True)
+        chunk_of = (torch.cumsum(width[order], 0) - 1) // self.TABLE_BUDGET
+        cuts = (torch.nonzero(chunk_of[1:] != chunk_of[:-1]).flatten() + 1).tolist()
+        return [part.numpy() for part in torch.tensor_split(order, cuts)]
+
+    def _chunk_tables(self, distribution: Any, where: np.ndarray) -> TableSet:
         from ncodec.entropy.mixture import GaussianMixture
 
         means, scales, weights = distribution
-        return GaussianMixture.coding_tables(means[a:b], scales[a:b], weights[a:b], self.phi)
+        index = torch.from_numpy(where)
+        return GaussianMixture.coding_tables(means[index], scales[index], weights[index], self.phi)
 
     def encode_group(self, symbols: np.ndarray, distribution: Any, coder: Coder) -> bytes:
         parts = []
-        for a in range(0, symbols.size, self.GROUP_CHUNK):
-            b = min(a + self.GROUP_CHUNK, symbols.size)
-            data = coder.encode(symbols[a:b], None, self._chunk_tables(distribution, a, b))
+        for where in self._chunks(distribution):
+            data = coder.encode(symbols[where], None, self._chunk_tables(distribution, where))
             parts.append(len(data).to_bytes(4, "little") + data)
         return b"".join(parts)
 
     def decode_group(self, section: bytes, distribution: Any, coder: Coder) -> np.ndarray:
-        n = distribution[0].shape[0]
-        out, pos, view = np.empty(n, dtype=np.int64), 0, memoryview(section)
-        for a in range(0, n, self.GROUP_CHUNK):
-            b = min(a + self.GROUP_CHUNK, n)
+        out, pos, view = np.zeros(distribution[0].shape[0], dtype=np.int64), 0, memoryview(section)
+        for where in self._chunks(distribution):
             if pos + 4 > len(view):
                 raise BitstreamError("mixture chunk table truncated")
             size = int.from_bytes(view[pos:pos + 4], "little")
             if pos + 4 + size > len(view):
                 raise BitstreamError("mixture chunk truncated")
-            out[a:b] = coder.decode(bytes(view[pos + 4:pos + 4 + size]), None, self._chunk_tables(distribution, a, b))
+            out[where] = coder.decode(bytes(view[pos + 4:pos + 4 + size]), None, self._chunk_tables(distribution, where))
             pos += 4 + size
         if pos != len(view):
             raise BitstreamError("trailing bytes after the mixture chunks")

@@ -7,6 +7,10 @@ Writes results/fuzz-<backend>.json or results/fuzz-video-<backend>.json.
 
     .venv/bin/python scripts/fuzz.py --backend constriction --cases 20000
     .venv/bin/python scripts/fuzz.py --modality video --cases 2000
+    .venv/bin/python scripts/fuzz.py --codec checkerboard-channel-gmm --weights W.ncw --cases 20000
+
+``--codec`` (with ``--weights`` where the codec ships none) fuzzes another image codec's decoder and
+writes results/fuzz-<codec>-<backend>.json.
 """
 
 from __future__ import annotations
@@ -46,20 +50,25 @@ def main() -> int:
     p.add_argument("--cases", type=int, default=20000)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--modality", default="image", choices=["image", "video"])
+    p.add_argument("--codec", default=None, help="image codec to fuzz (default: the default codec)")
+    p.add_argument("--weights", default=None, help="its weight file, where it ships none")
     a = p.parse_args()
     assets = ROOT / "tests" / "assets"
     if a.modality == "video":
         seeds = _video_seeds(assets / "cockatoo_96x64_8f.mkv", a.backend)
     else:
-        seeds = [api.encode(assets / name, quality=q, backend=a.backend)
+        seeds = [api.encode(assets / name, codec=a.codec, weights=a.weights, quality=q, backend=a.backend)
                  for name in ("kodim21_64x64.png", "kodim05_96x80.ppm", "kodim15_grey_160x120.png")
                  for q in (1.0, 2.5, 4.0)]
     t0 = time.perf_counter()
-    stats = run_campaign(lambda data: api.decode(data), seeds, a.cases, a.seed)
+    stats = run_campaign(lambda data: api.decode(data, weights=a.weights), seeds, a.cases, a.seed)
     stats.update({"backend": a.backend, "seed": a.seed, "wall_s": time.perf_counter() - t0,
                   "seed_streams": len(seeds), "passed": not stats["failures"]})
     stats["modality"] = a.modality
-    out = ROOT / "results" / (f"fuzz-{a.backend}.json" if a.modality == "image" else f"fuzz-video-{a.backend}.json")
+    if a.codec:
+        stats.update({"codec": a.codec, "weights": Path(a.weights).name if a.weights else "shipped"})
+    name = f"fuzz-{a.backend}.json" if a.modality == "image" else f"fuzz-video-{a.backend}.json"
+    out = ROOT / "results" / (f"fuzz-{a.codec}-{a.backend}.json" if a.codec else name)
     out.write_text(json.dumps(stats, indent=2) + "\n")
     print(f"{a.backend}: {stats['cases']} cases, {stats['errors']} NcodecError, {stats['images']} images, "
           f"{len(stats['failures'])} failures, max {stats['max_case_s']:.2f} s/case, {stats['wall_s']:.0f} s")
