@@ -48,6 +48,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
               "the parallel context model with a 3-component Gaussian mixture per symbol (Cheng 2020 / ELIC "
               "style), mixture parameters from fixed-point nets, per-symbol CDFs by integer arithmetic",
               _LEARNED_IMAGE_QUALITY, "learned-image", True),
+    CodecSpec("mcq", "image",
+              "multi-codebook vector quantisation over 3 cascaded scales with a unified Gaussian-mixture prior "
+              "(McQuic), integer code-frequency tables, no context model; rate points by dropping the finest "
+              "stages and groups", "integer 1-5 (coded stages and groups), higher is better", "learned-image", True),
     CodecSpec("jpeg", "image", "JPEG baseline (Pillow / libjpeg-turbo, 4:2:0), integer quality 1-95",
               "integer 1-95, higher is better", "classical"),
     CodecSpec("webp", "image", "WebP lossy (Pillow / libwebp, method 6), integer quality 0-100",

@@ -9,8 +9,11 @@ condition the next. Codewords act as the means of a multivariate Gaussian mixtur
 weights (a learned prior per stage and group) give the rate: the likelihood of a latent vector is
 the prior probability of the codeword it is assigned.
 
-Training relaxes the hard assignment with straight-through Gumbel-softmax over negative squared
-distances; codewords that stay unused are re-assigned to current encoder vectors.
+Training relaxes the hard assignment with a straight-through softmax over the Gaussian-mixture
+posterior logits (negative squared distances over twice the component variance): the forward value
+is the hard assignment, the gradient that of the soft one; optional Gumbel noise (``gumbel``) turns it
+into straight-through Gumbel-softmax. Codewords that stay unused are re-assigned to current encoder
+vectors every ``reassign_every`` training steps.
 
 Variable rate (tail drop): a *unit* is one stage's groups, and the finest stage is split into
 ``levels - 1`` units of channel groups. Rate level ``l`` (0-based) keeps every coarse stage and the
@@ -21,6 +24,7 @@ module is pure: it knows nothing about bytes, tables or coders.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -32,6 +36,10 @@ from ncodec.models.layers import GDN, conv, deconv
 
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 PRIOR_FLOOR = 2.0 ** -16  # the integer tables' smallest probability (one count of 2**16)
+# The mixture weights are softmax(PRIOR_GAIN * prior_logits): Adam moves a parameter by about lr per step,
+# so without the gain the prior would need ~10^4 steps to follow the code usage (measured: after 1000
+# steps its logits spanned +-0.25 while the usage entropy was 0.8-1.3 bits below log2 k).
+PRIOR_GAIN = 10.0
 
 
 class CodebookStage(nn.Module):
@@ -46,9 +54,10 @@ class CodebookStage(nn.Module):
         self.dim = channels // groups
         self.codebook = nn.Parameter(torch.randn(groups, codewords, self.dim) * 0.5)
         self.prior_logits = nn.Parameter(torch.zeros(groups, codewords))
-        # inverse temperature of the distance logits (log-parameterised)
+        # learned multiplier of the posterior logits (log-parameterised; 0 = the plain Gaussian posterior)
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("usage", torch.zeros(groups, codewords))
+        self.gumbel = 0.0  # Gumbel noise multiplier of the training relaxation (see ``relaxed``)
 
     def _vectors(self, r: torch.Tensor) -> torch.Tensor:
         b, _, h, w = r.shape
@@ -66,7 +75,7 @@ class CodebookStage(nn.Module):
 
     def prior(self) -> torch.Tensor:
         """Mixture weights (groups, codewords), floored at the integer tables' resolution."""
-        return torch.softmax(self.prior_logits, dim=-1).clamp_min(PRIOR_FLOOR)
+        return torch.softmax(PRIOR_GAIN * self.prior_logits, dim=-1).clamp_min(PRIOR_FLOOR)
 
     def indices(self, r: torch.Tensor) -> torch.Tensor:
         """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w)."""
@@ -82,13 +91,29 @@ class CodebookStage(nn.Module):
         return vec.permute(0, 1, 4, 2, 3).reshape(b, self.channels, h, w)
 
     def relaxed(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training quantisation: (dequantised residual, likelihoods (B, groups, h, w), hard indices)."""
+        """Training quantisation: (dequantised residual, likelihoods (B, groups, h, w), hard indices).
+
+        The logits are the posterior of a Gaussian mixture whose components sit on the codewords with
+        an isotropic variance equal to the batch's mean quantisation error per dimension (per group), so
+        the relaxation keeps its sharpness whatever the latent's scale. The forward value is the hard
+        assignment; gradients flow through the softmax (straight-through, Gumbel-softmax with
+        ``gumbel`` times the Gumbel noise; 0 = noise-free soft-to-hard relaxation). With full noise,
+        broad posteriors made whole stages pick codewords at random (a collapsed /16 stage at 5000
+        steps: 6 % of samples equal to the nearest codeword), so the default is 0.
+        """
         vec = self._vectors(r)
-        logits = -self.distances(vec) * torch.exp(self.log_scale)
+        dist = self.distances(vec)
+        sigma2 = (dist.detach().min(dim=-1).values.mean(dim=0) / self.dim).clamp_min(1e-6)  # (groups,)
+        logits = -dist * (torch.exp(self.log_scale) / (2.0 * sigma2))[None, :, None]
+        if self.training and self.gumbel > 0:
+            u = torch.rand_like(logits).clamp_(1e-9, 1.0 - 1e-7)
+            logits = logits - self.gumbel * torch.log(-torch.log(u))
+        hard = F.one_hot(torch.argmax(logits.detach(), dim=-1), self.codewords).to(vec.dtype)
         if self.training:
-            onehot = F.gumbel_softmax(logits, tau=1.0, hard=True, dim=-1)
+            soft = torch.softmax(logits, dim=-1)
+            onehot = hard + soft - soft.detach()
         else:
-            onehot = F.one_hot(torch.argmax(logits, dim=-1), self.codewords).to(vec.dtype)
+            onehot = hard
         q = torch.einsum("pgk,gkd->pgd", onehot, self.codebook)
         lik = torch.einsum("pgk,gk->pg", onehot, self.prior())
         idx = onehot.detach().argmax(-1)
@@ -111,7 +136,7 @@ class CodebookStage(nn.Module):
         if moved:
             g_idx, k_idx = torch.nonzero(dead, as_tuple=True)
             pick = torch.randint(vec.shape[0], (moved,), device=vec.device)
-            spread = vec.std(dim=0).mean(dim=-1).clamp_min(1e-3)  # (groups,)
+            spread = vec.std(dim=0, correction=0).mean(dim=-1).clamp_min(1e-3)  # (groups,)
             noise = torch.randn(moved, self.dim, device=vec.device) * 0.01 * spread[g_idx, None]
             self.codebook.data[g_idx, k_idx] = vec[pick, g_idx] + noise
             live_mean = torch.where(dead, torch.zeros_like(self.prior_logits), self.prior_logits).sum(1) \
@@ -125,10 +150,11 @@ class MultiCodebookVQ(nn.Module):
     """Cascaded multi-codebook VQ image model (kind ``mcq``); see the module docstring."""
 
     kind = "mcq"
+    latent_codec = "mcq"  # the latent-codec family that codes the indices (codecs/latent_mcq.py)
 
     def __init__(self, N: int = 64, M: int = 64, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
                  groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
-                 reassign_every: int = 100) -> None:
+                 reassign_every: int = 100, gumbel: float = 0.0) -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -155,6 +181,9 @@ class MultiCodebookVQ(nn.Module):
                                 for _ in range(self.scales - 1))
         # stages in coding order: coarsest first
         self.stages = nn.ModuleList(CodebookStage(M, self.groups, k) for k in self.codewords)
+        self.gumbel = float(gumbel)
+        for stage in self.stages:
+            stage.gumbel = self.gumbel
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64))
 
     # ------------------------------------------------------------------ configuration
@@ -164,15 +193,19 @@ class MultiCodebookVQ(nn.Module):
         return len(self.lambdas)
 
     def config(self) -> dict[str, Any]:
-        return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas),
-                "groups": self.groups, "codewords": list(self.codewords), "scales": self.scales}
+        cfg = {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": list(self.lambdas),
+               "groups": self.groups, "codewords": list(self.codewords), "scales": self.scales}
+        if self.gumbel:
+            cfg["gumbel"] = self.gumbel
+        return cfg
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "MultiCodebookVQ":
         codewords = config.get("codewords", (256, 256, 64))
         codewords = int(codewords) if isinstance(codewords, int) else tuple(int(k) for k in codewords)
         return cls(N=int(config["N"]), M=int(config["M"]), lambdas=tuple(float(v) for v in config["lambdas"]),
-                   groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)))
+                   groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)),
+                   gumbel=float(config.get("gumbel", 0.0)))
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""
@@ -199,17 +232,22 @@ class MultiCodebookVQ(nn.Module):
         keep = self.fine_groups(level)
         return (self.scales - 1) + sum(1 for s, _, b in self.units() if s == self.scales - 1 and b <= keep)
 
-    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        """Shape (C, h, w) of the stride-8 latent of a padded tile; stage s has (h, w) >> (scales-1-s)."""
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Shape (1, C, h, w) of the stride-8 latent of a padded tile; stage s has (h, w) >> (scales-1-s)."""
         if height % self.downsample or width % self.downsample:
             raise ValueError(f"tile {height}x{width} is not a multiple of {self.downsample}")
-        return (self.M, height // 8, width // 8)
+        return (1, self.M, height // 8, width // 8)
 
     # ------------------------------------------------------------------ transforms
 
     def analysis(self, x: torch.Tensor, quality: float | None = None) -> torch.Tensor:
-        """Stride-8 latent (B, M, H/8, W/8); the rate point does not change it."""
-        return self.g_a(x)
+        """Stride-8 latent (B, M, H/8, W/8) in float64; the rate point does not change it.
+
+        The encoder's codeword choices are argmins, so a one-ulp change of the latent can flip a near
+        tie: float32 convolutions differ between thread counts (measured on Kodak: different bytes
+        with 1 vs 2 threads), float64 ones by ~1e-16, far below any tie seen in practice. The
+        encoder therefore runs in float64 (about twice the float32 time; the decoder is unchanged)."""
+        return copy.deepcopy(self.g_a).double()(x.double())
 
     def synthesis(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
         """Reconstruction from the dequantised stride-8 latent."""
@@ -266,7 +304,11 @@ class MultiCodebookVQ(nn.Module):
     @torch.no_grad()
     def encode_indices(self, y: torch.Tensor, level: int) -> list[torch.Tensor]:
         """Hard code indices per stage (coarsest first), (B, groups_s, h_s, w_s) int64, at a 0-based
-        rate level; the cascade uses exactly the dequantisation the decoder will compute."""
+        rate level; the cascade runs in float64 (see ``analysis``) on a float64 copy of the model."""
+        if y.dtype != torch.float64:
+            y = y.double()
+        if self.stages[0].codebook.dtype != torch.float64:
+            return copy.deepcopy(self).double().encode_indices(y, level)
         ys = self.pyramid(y)
         kept = self.stage_groups(level)
         out: list[torch.Tensor] = []
