@@ -10,7 +10,7 @@ import torch
 
 from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
-from ncodec.errors import ModelMismatchError, UnsupportedInputError
+from ncodec.errors import ModelMismatchError, UnsupportedInputError, UsageError
 from ncodec.evaluation.metrics import psnr_rgb
 
 from conftest import KINDS, small_model
@@ -63,7 +63,7 @@ def test_quality_is_continuous_and_monotone(small_codecs, asset_images):
 
 
 def test_quality_out_of_range(small_codecs, asset_images):
-    with pytest.raises(UnsupportedInputError):
+    with pytest.raises(UsageError):
         small_codecs["hyperprior"].compress(asset_images["kodim21_64x64.png"], quality=9)
 
 
