@@ -10,7 +10,7 @@ import torch
 
 from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
-from ncodec.errors import ModelMismatchError, UnsupportedInputError, UsageError
+from ncodec.errors import ModelMismatchError, UsageError
 from ncodec.evaluation.metrics import psnr_rgb
 
 from conftest import KINDS, small_model
