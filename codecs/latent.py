@@ -148,6 +148,11 @@ class HyperLatentCoding:
         z_sym = coder.decode(section, channel_index(z_shape), self.z_tables)
         return _checked(z_sym, IN_LIMIT, "hyper-latent").reshape(z_shape)
 
+    def decode_for(self, section: bytes, latent_shape: tuple[int, ...], coder: Coder) -> np.ndarray:
+        """The hyper-latent of a y of ``latent_shape`` (1, M, h, w): z is (1, N, h/4, w/4)."""
+        _, _, h, w = latent_shape
+        return self.decode(section, (1, self.model.N, h // 4, w // 4), coder)
+
 
 class _GaussianTables:
     """The shared Gaussian-conditional tables and their integer scale thresholds."""
@@ -206,9 +211,7 @@ class HyperpriorLatentCodec(LatentCodec):
 
     def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
                metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
-        _, _, h, w = latent_shape
-        z_shape = (1, self.model.N, h // 4, w // 4)
-        z_sym = self.hyper.decode(sections[0], z_shape, coder)
+        z_sym = self.hyper.decode_for(sections[0], latent_shape, coder)
         idx, means = self.params(torch.from_numpy(z_sym))
         y_sym = coder.decode(sections[1], idx.numpy().reshape(-1), self.gaussian.y_tables)
         return {"z": z_sym, "y": _checked(y_sym, MAX_LATENT_ABS, "latent").reshape(latent_shape),
@@ -318,9 +321,7 @@ class CheckerboardChannelLatentCodec(LatentCodec):
 
     def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
                metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
-        _, _, h, w = latent_shape
-        z_shape = (1, self.model.N, h // 4, w // 4)
-        z_sym = self.hyper.decode(sections[0], z_shape, coder)
+        z_sym = self.hyper.decode_for(sections[0], latent_shape, coder)
 
         def decode_group(k: int, i: int, mask: torch.Tensor, dist: Any, means: torch.Tensor) -> torch.Tensor:
             sym = self.decode_group(sections[1 + k], dist, coder)
