@@ -21,6 +21,7 @@ multi-codebook VQ ``mcq``, Gaussian mixtures) add a class here or in their own m
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 import numpy as np
@@ -48,29 +49,33 @@ def _checked(symbols: np.ndarray, limit: int, what: str) -> np.ndarray:
     return symbols
 
 
-class LatentCodec:
+class LatentCodec(ABC):
     """Base class: the contract every entropy-model family's integer path follows."""
 
     def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         self.model = model
 
     @staticmethod
+    @abstractmethod
     def export(model: torch.nn.Module) -> dict[str, Any]:
-        raise NotImplementedError
+        """The entries this family adds to the weight file (integer tables, fixed-point nets, ...)."""
 
+    @abstractmethod
     def sections_per_tile(self, quality: float, metadata: dict[str, Any]) -> int:
-        raise NotImplementedError
+        """How many container sections one tile has at this rate point."""
 
     def header_metadata(self, quality: float) -> dict[str, Any]:
         """Extra header metadata a rate point needs (none for the scalar families)."""
         return {}
 
+    @abstractmethod
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
-        raise NotImplementedError
+        """One tile's latent -> its sections and its integer latents."""
 
+    @abstractmethod
     def decode(self, sections: list[bytes], latent_shape: tuple[int, ...], quality: float,
                metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """One tile's sections -> the same integer latents (BitstreamError on garbage)."""
 
     def y_hat(self, latents: dict[str, np.ndarray], device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Scalar families: symbol + mean (means in units 2**-8, exact in float64)."""
