@@ -137,7 +137,7 @@ class LearnedImageCodec:
         h, w = image.shape[:2]
         rgb = np.repeat(image[:, :, None], 3, axis=2) if channels == 1 else image
         x_full = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
-        model = self.model.to(device)
+        model = self.latent.encoder_model().to(device)
         dtype = next(model.parameters()).dtype
         sections, latents = [], []
         for top, left, th, tw in self.tiles(h, w, tile):

@@ -68,6 +68,11 @@ class LatentCodec(ABC):
         """Extra header metadata a rate point needs (none for the scalar families)."""
         return {}
 
+    def encoder_model(self) -> torch.nn.Module:
+        """The model the encoder's analysis runs on: the model itself, unless the family needs another
+        precision for a machine-independent encoder (mcq's argmins run on a float64 copy)."""
+        return self.model
+
     @abstractmethod
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         """One tile's latent -> its sections and its integer latents."""

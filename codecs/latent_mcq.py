@@ -47,6 +47,16 @@ class McqLatentCodec(LatentCodec):
         expected = np.repeat(np.asarray(model.codewords, dtype=np.int64), groups)
         if not np.array_equal(self.tables.lengths, expected) or bool((self.tables.offsets != 0).any()):
             raise ValueError("table sizes do not match the codebooks")
+        self._encoder: torch.nn.Module | None = None
+
+    def encoder_model(self) -> torch.nn.Module:
+        """A float64 copy of the model, made once: the codeword argmins must not depend on the thread
+        count or the machine (see ``MultiCodebookVQ.analysis``)."""
+        if self._encoder is None:
+            import copy
+
+            self._encoder = copy.deepcopy(self.model).double().eval()
+        return self._encoder
 
     @staticmethod
     @torch.no_grad()
@@ -88,7 +98,7 @@ class McqLatentCodec(LatentCodec):
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         """Sections of one tile (one per unit of the rate point) and its code indices per stage."""
         level = self.level(quality)
-        indices = [idx.cpu() for idx in self.model.encode_indices(y, level)]
+        indices = [idx.cpu() for idx in self.encoder_model().encode_indices(y, level)]
         sections = []
         for s, a, b in self.units[: self.model.units_for_level(level)]:
             sym = indices[s][0, a:b].numpy().reshape(-1)

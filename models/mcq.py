@@ -24,7 +24,6 @@ module is pure: it knows nothing about bytes, tables or coders.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -246,8 +245,9 @@ class MultiCodebookVQ(nn.Module):
         The encoder's codeword choices are argmins, so a one-ulp change of the latent can flip a near
         tie: float32 convolutions differ between thread counts (measured on Kodak: different bytes
         with 1 vs 2 threads), float64 ones by ~1e-16, far below any tie seen in practice. The
-        encoder therefore runs in float64 (about twice the float32 time; the decoder is unchanged)."""
-        return copy.deepcopy(self.g_a).double()(x.double())
+        encoder therefore runs on a float64 copy of the model (``LatentCodec.encoder_model``: the
+        latent codec makes it once), about twice the float32 time; the decoder is unchanged."""
+        return self.g_a(x.to(self.stages[0].codebook.dtype))
 
     def synthesis(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
         """Reconstruction from the dequantised stride-8 latent."""
@@ -304,12 +304,8 @@ class MultiCodebookVQ(nn.Module):
     @torch.no_grad()
     def encode_indices(self, y: torch.Tensor, level: int) -> list[torch.Tensor]:
         """Hard code indices per stage (coarsest first), (B, groups_s, h_s, w_s) int64, at a 0-based
-        rate level; the cascade runs in float64 (see ``analysis``) on a float64 copy of the model."""
-        if y.dtype != torch.float64:
-            y = y.double()
-        if self.stages[0].codebook.dtype != torch.float64:
-            return copy.deepcopy(self).double().encode_indices(y, level)
-        ys = self.pyramid(y)
+        rate level, in the model's own precision (the encoder's is a float64 copy, see ``analysis``)."""
+        ys = self.pyramid(y.to(self.stages[0].codebook.dtype))
         kept = self.stage_groups(level)
         out: list[torch.Tensor] = []
         y_hat = None
