@@ -2,10 +2,12 @@
 
 Sections of one tile: one per coding *unit* of the model (``MultiCodebookVQ.units()``), coarsest
 stage first; the finest stage is split into units of channel groups. Unit symbols are the code
-indices of its groups in (group, row, column) order, each coded with the integer frequency table of
-its (stage, group), built at export from the learned mixture weights and shipped in the weight file.
-The table of a symbol is chosen from its stage and group alone, integers known before decoding, so
-the parse never depends on floating point.
+indices of its groups in (group, row, column) order, each coded with an integer frequency table
+built at export from the learned mixture weights and shipped in the weight file: one table per
+(stage, group) for the flat prior; for the parent prior, stages below the coarsest have one table per
+(stage, group, parent codeword), the parent being the coarser stage's index of the same group at
+(row // 2, column // 2). Table indices are integers known before the section is decoded (the coarser
+stages come first in the stream), so the parse never depends on floating point.
 
 Rate points: quality q (1..levels; a fractional q is floored) codes the first
 ``model.units_for_level(q - 1)`` units; the header metadata ``mcq_units`` says how many units each
@@ -41,10 +43,11 @@ class McqLatentCodec(LatentCodec):
         self.units: list[tuple[int, int, int]] = [(int(s), int(a), int(b)) for s, a, b in units.tolist()]
         if self.units != model.units():
             raise ValueError("coding units do not match the model")
-        groups, scales = model.groups, model.scales
-        if self.tables.lengths.size != groups * scales:
+        rows = [model.groups * max(stage.parents, 1) for stage in model.stages]
+        self.table_base = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)  # first table per stage
+        if self.tables.lengths.size != sum(rows):
             raise ValueError("table count does not match the model")
-        expected = np.repeat(np.asarray(model.codewords, dtype=np.int64), groups)
+        expected = np.repeat(np.asarray(model.codewords, dtype=np.int64), rows)
         if not np.array_equal(self.tables.lengths, expected) or bool((self.tables.offsets != 0).any()):
             raise ValueError("table sizes do not match the codebooks")
         self._encoder: torch.nn.Module | None = None
@@ -61,10 +64,11 @@ class McqLatentCodec(LatentCodec):
     @staticmethod
     @torch.no_grad()
     def export(model: torch.nn.Module) -> dict[str, Any]:
-        """Integer frequency tables (one per stage and group, escape bin last) and the unit layout."""
+        """Integer frequency tables (one per stage and group, or per stage, group and parent codeword;
+        escape bin last) and the unit layout."""
         rows = []
         for stage in model.stages:
-            prior = stage.prior().detach().double().cpu()
+            prior = stage.prior().detach().double().cpu().reshape(-1, stage.codewords)
             prior = prior / prior.sum(dim=1, keepdim=True)
             counts = quantize_pmf(prior, tail=torch.zeros(prior.shape[0], dtype=torch.float64))
             rows.extend(counts.unbind(0))
@@ -92,8 +96,20 @@ class McqLatentCodec(LatentCodec):
 
     # ------------------------------------------------------------------ coding
 
-    def _table_index(self, stage: int, a: int, b: int, hw: int) -> np.ndarray:
-        return np.repeat(np.arange(stage * self.model.groups + a, stage * self.model.groups + b, dtype=np.int64), hw)
+    def _table_index(self, stage: int, a: int, b: int, hw: tuple[int, int],
+                     parent: np.ndarray | None) -> np.ndarray:
+        """Table index of every symbol of groups [a, b) of ``stage`` in (group, row, column) order;
+        ``parent`` (groups, h/2, w/2) holds the coarser stage's indices (parent-prior stages)."""
+        h, w = hw
+        base = int(self.table_base[stage])
+        parents = self.model.stages[stage].parents
+        if not parents:
+            return np.repeat(np.arange(base + a, base + b, dtype=np.int64), h * w)
+        if parent is None or parent.shape[0] < b:
+            raise BitstreamError("mcq stage decoded before its parent stage")
+        up = parent[a:b].repeat(2, axis=1).repeat(2, axis=2)[:, :h, :w].astype(np.int64)
+        groups = np.arange(a, b, dtype=np.int64)[:, None, None]
+        return (base + groups * parents + up).reshape(-1)
 
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         """Sections of one tile (one per unit of the rate point) and its code indices per stage."""
@@ -102,8 +118,9 @@ class McqLatentCodec(LatentCodec):
         sections = []
         for s, a, b in self.units[: self.model.units_for_level(level)]:
             sym = indices[s][0, a:b].numpy().reshape(-1)
-            hw = indices[s].shape[2] * indices[s].shape[3]
-            sections.append(coder.encode(sym, self._table_index(s, a, b, hw), self.tables))
+            hw = (indices[s].shape[2], indices[s].shape[3])
+            parent = indices[s - 1][0].numpy() if s else None
+            sections.append(coder.encode(sym, self._table_index(s, a, b, hw, parent), self.tables))
         return sections, {f"s{s}": idx.numpy() for s, idx in enumerate(indices)}
 
     def _stage_shapes(self, latent_shape: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -126,8 +143,9 @@ class McqLatentCodec(LatentCodec):
         parts: list[list[np.ndarray]] = [[] for _ in range(self.model.scales)]
         for section, (s, a, b) in zip(sections, self.units[:n]):
             hh, ww = shapes[s]
+            parent = np.concatenate(parts[s - 1], axis=1)[0] if s and parts[s - 1] else None
             try:
-                sym = coder.decode(section, self._table_index(s, a, b, hh * ww), self.tables)
+                sym = coder.decode(section, self._table_index(s, a, b, (hh, ww), parent), self.tables)
             except BitstreamError:
                 raise
             except Exception as exc:  # any other failure of a backend on garbage is a bad stream

@@ -6,8 +6,12 @@ latent is vector-quantised with ``groups`` sub-codebooks of ``codewords`` entrie
 channel group); every finer scale is predicted from the dequantised coarser one by an up-sampling
 net, and its residual is vector-quantised the same way, so each scale's dequantised features
 condition the next. Codewords act as the means of a multivariate Gaussian mixture whose mixture
-weights (a learned prior per stage and group) give the rate: the likelihood of a latent vector is
-the prior probability of the codeword it is assigned.
+weights give the rate: the likelihood of a latent vector is the prior probability of the codeword it
+is assigned. With ``prior="flat"`` the weights are one learned vector per stage and group; with
+``prior="parent"`` (McQuic's cascaded prior) every stage below the coarsest has one weight vector per
+codeword of its *parent*, the index of the same group at the co-located position of the coarser
+stage, so flat regions (a "quiet" parent codeword) cost few bits. The parent is an integer known to
+the decoder before the child stage, so the table choice stays integer.
 
 Training relaxes the hard assignment with a straight-through softmax over the Gaussian-mixture
 posterior logits (negative squared distances over twice the component variance): the forward value
@@ -39,20 +43,23 @@ PRIOR_FLOOR = 2.0 ** -16  # the integer tables' smallest probability (one count 
 # so without the gain the prior would need ~10^4 steps to follow the code usage (measured: after 1000
 # steps its logits spanned +-0.25 while the usage entropy was 0.8-1.3 bits below log2 k).
 PRIOR_GAIN = 10.0
+PRIORS = ("flat", "parent")
 
 
 class CodebookStage(nn.Module):
     """``groups`` sub-codebooks of ``codewords`` vectors over ``channels // groups`` channels each,
     with a learned prior (mixture weights) per group and usage counters for re-assignment."""
 
-    def __init__(self, channels: int, groups: int, codewords: int) -> None:
+    def __init__(self, channels: int, groups: int, codewords: int, parents: int = 0) -> None:
         super().__init__()
         if channels % groups:
             raise ValueError(f"{channels} channels do not split into {groups} groups")
         self.channels, self.groups, self.codewords = channels, groups, codewords
+        self.parents = int(parents)  # 0: one weight vector per group; else one per parent codeword
         self.dim = channels // groups
         self.codebook = nn.Parameter(torch.randn(groups, codewords, self.dim) * 0.5)
-        self.prior_logits = nn.Parameter(torch.zeros(groups, codewords))
+        shape = (groups, self.parents, codewords) if self.parents else (groups, codewords)
+        self.prior_logits = nn.Parameter(torch.zeros(shape))
         # learned multiplier of the posterior logits (log-parameterised; 0 = the plain Gaussian posterior)
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("usage", torch.zeros(groups, codewords))
@@ -73,8 +80,23 @@ class CodebookStage(nn.Module):
                 + (cb * cb).sum(-1)[None])
 
     def prior(self) -> torch.Tensor:
-        """Mixture weights (groups, codewords), floored at the integer tables' resolution."""
+        """Mixture weights, floored at the integer tables' resolution: (groups, codewords), or
+        (groups, parents, codewords) for a parent-conditioned stage."""
         return torch.softmax(PRIOR_GAIN * self.prior_logits, dim=-1).clamp_min(PRIOR_FLOOR)
+
+    def weights_at(self, parent: torch.Tensor | None, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """Mixture weights per vector (P, groups, codewords) for a residual of ``shape`` (B, C, h, w);
+        ``parent`` (B, groups, h/2, w/2) int64 holds the coarser stage's indices (conditioned stages)."""
+        prior = self.prior()
+        b, _, h, w = shape
+        if not self.parents:
+            return prior[None].expand(b * h * w, -1, -1)
+        if parent is None:
+            raise ValueError("a parent-conditioned stage needs the coarser stage's indices")
+        up = parent.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :h, :w]
+        flat = up.permute(0, 2, 3, 1).reshape(-1, self.groups)  # (P, groups)
+        g = torch.arange(self.groups, device=flat.device)[None]
+        return prior[g, flat]
 
     def indices(self, r: torch.Tensor) -> torch.Tensor:
         """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w)."""
@@ -89,7 +111,8 @@ class CodebookStage(nn.Module):
         b, _, h, w = idx.shape
         return vec.permute(0, 1, 4, 2, 3).reshape(b, self.channels, h, w)
 
-    def relaxed(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def relaxed(self, r: torch.Tensor, parent: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training quantisation: (dequantised residual, likelihoods (B, groups, h, w), hard indices).
 
         The logits are the posterior of a Gaussian mixture whose components sit on the codewords with
@@ -114,7 +137,7 @@ class CodebookStage(nn.Module):
         else:
             onehot = hard
         q = torch.einsum("pgk,gkd->pgd", onehot, self.codebook)
-        lik = torch.einsum("pgk,gk->pg", onehot, self.prior())
+        lik = (onehot * self.weights_at(parent, r.shape)).sum(-1)
         idx = onehot.detach().argmax(-1)
         return self._unvectors(q, r.shape), self._unvectors(lik, r.shape), self._unvectors(idx, r.shape)
 
@@ -138,9 +161,13 @@ class CodebookStage(nn.Module):
             spread = vec.std(dim=0, correction=0).mean(dim=-1).clamp_min(1e-3)  # (groups,)
             noise = torch.randn(moved, self.dim, device=vec.device) * 0.01 * spread[g_idx, None]
             self.codebook.data[g_idx, k_idx] = vec[pick, g_idx] + noise
-            live_mean = torch.where(dead, torch.zeros_like(self.prior_logits), self.prior_logits).sum(1) \
-                / (~dead).sum(1).clamp_min(1)
-            self.prior_logits.data[g_idx, k_idx] = live_mean[g_idx]
+            logits = self.prior_logits.data
+            live = (~dead).view(self.groups, *([1] * (logits.dim() - 2)), self.codewords)
+            live_mean = (logits * live).sum(-1) / live.sum(-1).clamp_min(1)  # (groups[, parents])
+            if self.parents:
+                logits[g_idx, :, k_idx] = live_mean[g_idx]
+            else:
+                logits[g_idx, k_idx] = live_mean[g_idx]
         self.usage.zero_()
         return moved
 
@@ -153,7 +180,7 @@ class MultiCodebookVQ(nn.Module):
 
     def __init__(self, N: int = 64, M: int = 64, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
                  groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
-                 reassign_every: int = 100, gumbel: float = 0.0) -> None:
+                 reassign_every: int = 100, gumbel: float = 0.0, prior: str = "flat") -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -178,8 +205,13 @@ class MultiCodebookVQ(nn.Module):
                                   for _ in range(self.scales - 1))
         self.up = nn.ModuleList(nn.Sequential(deconv(M, M, 3, 2), nn.LeakyReLU(0.1), conv(M, M, 3, 1))
                                 for _ in range(self.scales - 1))
-        # stages in coding order: coarsest first
-        self.stages = nn.ModuleList(CodebookStage(M, self.groups, k) for k in self.codewords)
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        self.prior = prior
+        # stages in coding order: coarsest first; a parent-conditioned stage has one weight vector
+        # per codeword of the stage above it
+        parents = [0] + ([k for k in self.codewords[:-1]] if prior == "parent" else [0] * (self.scales - 1))
+        self.stages = nn.ModuleList(CodebookStage(M, self.groups, k, p) for k, p in zip(self.codewords, parents))
         self.gumbel = float(gumbel)
         for stage in self.stages:
             stage.gumbel = self.gumbel
@@ -196,6 +228,8 @@ class MultiCodebookVQ(nn.Module):
                "groups": self.groups, "codewords": list(self.codewords), "scales": self.scales}
         if self.gumbel:
             cfg["gumbel"] = self.gumbel
+        if self.prior != "flat":  # absent = flat: the weight files written before the parent prior
+            cfg["prior"] = self.prior
         return cfg
 
     @classmethod
@@ -204,7 +238,7 @@ class MultiCodebookVQ(nn.Module):
         codewords = int(codewords) if isinstance(codewords, int) else tuple(int(k) for k in codewords)
         return cls(N=int(config["N"]), M=int(config["M"]), lambdas=tuple(float(v) for v in config["lambdas"]),
                    groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)),
-                   gumbel=float(config.get("gumbel", 0.0)))
+                   gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")))
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""
@@ -284,12 +318,13 @@ class MultiCodebookVQ(nn.Module):
             self.train_steps += 1
             reassign = self.reassign_every > 0 and int(self.train_steps) % self.reassign_every == 0
         y_hat = None
+        idx = None
         for s, stage in enumerate(self.stages):
             pred = None if y_hat is None else self.predict(s, y_hat)
             r = ys[s] if pred is None else ys[s] - pred
             keep = keep_fine if s == self.scales - 1 else torch.full((b,), self.groups, device=x.device)
             mask = self._group_mask(keep, x.device)
-            q, lik, idx = stage.relaxed(r)
+            q, lik, idx = stage.relaxed(r, idx)
             q = q * self._expand(mask)
             likelihoods[f"s{s}"] = lik * mask + (1.0 - mask)  # dropped groups cost nothing
             if self.training:

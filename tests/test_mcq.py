@@ -21,10 +21,10 @@ BACKENDS = ("constriction", "compressai", "rans-interleaved")
 LAMBDAS = [0.002, 0.004, 0.008, 0.016, 0.032]
 
 
-def small_mcq(seed: int = 0) -> MultiCodebookVQ:
+def small_mcq(seed: int = 0, prior: str = "flat") -> MultiCodebookVQ:
     torch.manual_seed(seed)
     model = build_model({"kind": "mcq", "N": 16, "M": 16, "lambdas": LAMBDAS, "groups": 4,
-                         "codewords": [16, 16, 8], "scales": 3})
+                         "codewords": [16, 16, 8], "scales": 3, "prior": prior})
     with torch.no_grad():  # a non-uniform prior, as after training
         for stage in model.stages:
             stage.prior_logits.normal_(0.0, 1.5)
@@ -37,9 +37,9 @@ def image(h: int = 70, w: int = 90, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.randn(h, w, 3) * 40, 0, 255).astype(np.uint8)
 
 
-@pytest.fixture(scope="module")
-def codec() -> LearnedImageCodec:
-    return LearnedImageCodec.from_model(small_mcq())
+@pytest.fixture(scope="module", params=["flat", "parent"])
+def codec(request: pytest.FixtureRequest) -> LearnedImageCodec:
+    return LearnedImageCodec.from_model(small_mcq(prior=request.param))
 
 
 def test_training_forward_shapes_and_finite_rate() -> None:
@@ -59,6 +59,33 @@ def test_training_forward_shapes_and_finite_rate() -> None:
     assert model.stages[0].codebook.grad is not None and model.g_a[0].weight.grad is not None
     assert model.config() == build_model(model.config()).config()
     assert model.aux_loss().item() == 0.0
+
+
+def test_parent_prior_picks_the_table_of_the_coarser_index() -> None:
+    """Parent prior: a child's mixture weights (training) and integer table (coding) are those of the
+    co-located coarser index of its group; the flat-prior config (old weight files) stays flat."""
+    flat, model = small_mcq(), small_mcq(prior="parent")
+    assert "prior" not in flat.config() and flat.stages[1].parents == 0
+    assert model.config()["prior"] == "parent" and build_model(model.config()).stages[2].parents == 16
+    stage = model.stages[1]
+    assert tuple(stage.prior_logits.shape) == (4, 16, 16)
+    parent = torch.randint(0, 16, (1, 4, 2, 2))
+    w = stage.weights_at(parent, (1, 16, 4, 4))  # (P=16, groups, codewords), positions row-major
+    prior = stage.prior()
+    for pos, (i, j) in enumerate((i, j) for i in range(4) for j in range(4)):
+        for g in range(4):
+            torch.testing.assert_close(w[pos, g], prior[g, parent[0, g, i // 2, j // 2]])
+    latent = LearnedImageCodec.from_model(model).latent
+    table = latent._table_index(1, 0, 4, (4, 4), parent[0].numpy())
+    expected = latent.table_base[1] + np.arange(4)[:, None, None] * 16 \
+        + parent[0].numpy().repeat(2, 1).repeat(2, 2)
+    np.testing.assert_array_equal(table, expected.reshape(-1))
+    with pytest.raises(BitstreamError):
+        latent._table_index(1, 0, 4, (4, 4), None)
+    # exported rows are the prior's rows, in (group, parent) order
+    counts = latent.tables.counts[int(latent.table_base[1]) + 2 * 16 + 5, :16]
+    p = (prior[2, 5].detach().double() / prior[2, 5].detach().double().sum()).numpy()
+    np.testing.assert_allclose(counts / counts.sum(), p, atol=2e-3)
 
 
 def test_dead_codewords_are_reassigned() -> None:
@@ -172,7 +199,7 @@ def test_decoded_indices_are_range_checked(codec: LearnedImageCodec) -> None:
     coder = codec.coder("constriction")
     # an escape-coded value beyond the codebook: decodable by the coder, rejected by the codec
     s, a, b = latent.units[0]
-    idx = latent._table_index(s, a, b, 4)
+    idx = latent._table_index(s, a, b, (2, 2), None)
     sym = np.zeros(idx.size, dtype=np.int64)
     sym[3] = 999
     section = coder.encode(sym, idx, latent.tables)

@@ -25,7 +25,7 @@ import torch
 
 from ncodec.datasets.catalog import dataset_files, resolve_data
 from ncodec.datasets.images import PatchSampler
-from ncodec.errors import UnsupportedInputError
+from ncodec.errors import UnsupportedInputError, UsageError
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.models.context import CheckerboardChannelContext, CheckerboardChannelGMM
 from ncodec.models.image import EXTRA_MODEL_KINDS, MODEL_CLASSES, DEFAULT_LAMBDAS, VariableRateImageModel, build_model
@@ -75,6 +75,21 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _family_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Config entries of the family-specific options (mcq's ``--codewords`` and ``--prior``)."""
+    extra: dict[str, Any] = {}
+    if getattr(args, "codewords", None):
+        try:
+            extra["codewords"] = [int(v) for v in str(args.codewords).split(",")]
+        except ValueError:
+            raise UsageError(f"--codewords must be comma-separated integers, got {args.codewords!r}") from None
+    if getattr(args, "prior", None):
+        extra["prior"] = args.prior
+    if extra and args.codec != "mcq":
+        raise UsageError(f"--codewords and --prior apply to --codec mcq, not {args.codec}")
+    return extra
+
+
 def run_training(args: argparse.Namespace,
                  validate: Callable[[VariableRateImageModel, list[Path]], dict[str, float]] | None = None) -> Path:
     """Train (or resume) a model; returns the checkpoint path."""
@@ -98,7 +113,8 @@ def run_training(args: argparse.Namespace,
 
     torch.manual_seed(args.seed)
     lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
-    model = build_model({"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas)})
+    model = build_model({"kind": args.codec, "N": args.N, "M": args.M, "lambdas": list(lambdas),
+                         **_family_options(args)})
     config = model.config()  # complete (e.g. the context model's default slices)
     if args.patch_size % model.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")

@@ -22,6 +22,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--M", type=int, default=96, help="latent channels")
     p.add_argument("--lambdas", default=",".join(str(v) for v in DEFAULT_LAMBDAS),
                    help="comma-separated rate levels (MSE lambdas on 0..1 pixels x 255**2)")
+    p.add_argument("--codewords", default=None,
+                   help="mcq: comma-separated codebook sizes per stage, coarsest first (default 256,256,64)")
+    p.add_argument("--prior", default=None, choices=["flat", "parent"],
+                   help="mcq: code-index prior, one table per group (flat, default) or one per codeword of "
+                        "the coarser stage's co-located index (parent)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
