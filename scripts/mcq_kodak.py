@@ -2,9 +2,9 @@
 
 For every rate point of one weight file: mean bpp (real .ncd size), PSNR-RGB and MS-SSIM, whether the
 decoded code indices equal the encoder's on every image, encode/decode time, 1 vs 2 threads (identical
-bytes on the first two images at every rate point), and the BD-rate against
-the mean-scale default's committed Kodak curve (results/kodak/mean-scale-hyperprior.json) where the
-curves overlap. Writes JSON (default results/kodak-mcq.json).
+bytes on every image at every rate point), and against the mean-scale default's committed Kodak curve
+(results/kodak/mean-scale-hyperprior.json): BD-rate at equal PSNR-RGB and at equal MS-SSIM (dB) where
+the quality ranges overlap, and BD-PSNR over the common rate range. Writes JSON (default results/kodak-mcq.json).
 
     .venv/bin/python scripts/mcq_kodak.py --weights runs/mcq/model.ncw [--images 24] [--out F.json]
 """
@@ -25,7 +25,7 @@ from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.imageio import read_image
 from ncodec.datasets.images import data_root, list_images
-from ncodec.evaluation.bdrate import Curve, bd_rate
+from ncodec.evaluation.bdrate import Curve, bd_quality, bd_rate
 from ncodec.evaluation.metrics import psnr_rgb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,8 @@ def main() -> int:
     p.add_argument("--weights", required=True)
     p.add_argument("--kodak", default=str(data_root() / "kodak"))
     p.add_argument("--images", type=int, default=24, help="first N Kodak images")
+    p.add_argument("--thread-images", type=int, default=24,
+                   help="images (first N) whose bytes are compared between 1 and 2 torch threads")
     p.add_argument("--anchor", default=str(ROOT / "results" / "kodak" / "mean-scale-hyperprior.json"))
     p.add_argument("--out", default=str(ROOT / "results" / "kodak-mcq.json"))
     a = p.parse_args()
@@ -77,7 +79,7 @@ def main() -> int:
         print(json.dumps(points[-1]), flush=True)
     threads = torch.get_num_threads()
     same = True
-    for img in images[:2]:  # 1 vs 2 threads: identical bytes at every rate point
+    for img in images[: a.thread_images]:  # 1 vs 2 threads: identical bytes at every rate point
         for q in range(1, codec.levels + 1):
             torch.set_num_threads(1)
             one = codec.compress(img, quality=q).sections
@@ -87,17 +89,27 @@ def main() -> int:
     result = {"codec": codec.name, "weights_sha256": codec.sha256, "config": codec.model.config(),
               "meta": codec.meta, "images": len(images),
               "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-              "points": points, "threads_1_vs_2_identical_bytes_first_2_images": bool(same), "wall_s": time.perf_counter() - t0}
+              "points": points, "threads_1_vs_2_identical_bytes": bool(same),
+              "threads_compared_images": min(a.thread_images, len(images)), "wall_s": time.perf_counter() - t0}
     anchor_path = Path(a.anchor)
     if anchor_path.is_file() and len(images) == 24:
         anchor = json.loads(anchor_path.read_text())["results"]
-        test = Curve(tuple(pt["bpp"] for pt in points), tuple(pt["psnr_rgb"] for pt in points), "mcq")
-        ref = Curve(tuple(anchor["bpp"]), tuple(anchor["psnr-rgb"]), "mean-scale-hyperprior")
-        try:
-            result["bd_rate_psnr_vs_mean_scale_pct"] = bd_rate(ref, test)
-        except ValueError as exc:  # the curves do not overlap
-            result["bd_rate_psnr_vs_mean_scale_pct"] = None
-            result["bd_rate_note"] = str(exc)
+        rates = tuple(pt["bpp"] for pt in points)
+        ms_db = tuple(-10.0 * np.log10(1.0 - pt["ms_ssim_rgb"]) for pt in points)
+        for key, test_q, ref_q in (("psnr", tuple(pt["psnr_rgb"] for pt in points), anchor["psnr-rgb"]),
+                                   ("ms_ssim_db", ms_db, anchor["ms-ssim-rgb-db"])):
+            test = Curve(rates, test_q, "mcq")
+            ref = Curve(tuple(anchor["bpp"]), tuple(ref_q), "mean-scale-hyperprior")
+            try:
+                result[f"bd_rate_{key}_vs_mean_scale_pct"] = bd_rate(ref, test)
+            except ValueError as exc:  # the quality ranges do not overlap
+                result[f"bd_rate_{key}_vs_mean_scale_pct"] = None
+                result[f"bd_rate_{key}_note"] = str(exc)
+            try:
+                result[f"bd_{key}_vs_mean_scale_db"] = bd_quality(ref, test)
+            except ValueError as exc:  # the rate ranges do not overlap
+                result[f"bd_{key}_vs_mean_scale_db"] = None
+                result[f"bd_{key}_note"] = str(exc)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
