@@ -28,7 +28,8 @@ CASES = [("kodim21_64x64.png", 2.0), ("kodim15_grey_160x120.png", 1.5)]
 def main() -> int:
     out = ROOT / "tests" / "golden" / f"v{FORMAT_VERSION}"
     out.mkdir(parents=True, exist_ok=True)
-    for kind in ("mean-scale-hyperprior", "factorized", "checkerboard-channel", "checkerboard-channel-gmm", "mcq"):
+    for kind in ("mean-scale-hyperprior", "factorized", "checkerboard-channel", "checkerboard-channel-gmm", "mcq",
+                 "mcq-parent"):
         wpath = out / f"{kind}-small.ncw"
         if wpath.exists():
             print(f"exists, not touched: {wpath}")
@@ -36,10 +37,10 @@ def main() -> int:
         # keeps the files small (tests/ ships under 5 MB)
         extra = {"hidden": 32} if kind == "checkerboard-channel" else \
             {"hidden": 8, "N": 8, "M": 12} if kind == "checkerboard-channel-gmm" else {}
-        if kind == "mcq":  # no gain vectors: the seeded model of tests/test_mcq.py
+        if kind.startswith("mcq"):  # no gain vectors: the seeded models of tests/test_mcq.py
             from test_mcq import small_mcq
 
-            model = small_mcq()
+            model = small_mcq(prior="parent" if kind == "mcq-parent" else "flat")
         else:
             model = small_model(kind, **extra)
         save_weights(model, wpath, meta={"purpose": "golden test weights (seeded, untrained)"})
