@@ -200,15 +200,30 @@ class LearnedImageCodec:
         return out, tiles, q
 
     @torch.inference_mode()
-    def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> np.ndarray:
-        """Header + sections -> uint8 (H, W, 3) or (H, W)."""
+    def decompress(self, header: Header, sections: list[bytes], device: str = "cpu", realism: float = 0.0,
+                   realism_decoder: Any = None) -> np.ndarray:
+        """Header + sections -> uint8 (H, W, 3) or (H, W).
+
+        ``realism`` R > 0 runs ``realism_decoder`` (``codecs.realism.RealismDecoder``) on top of the
+        synthesis, with noise seeded by the stream; R = 0 is the MSE decoder and never touches it."""
         latents, tiles, q = self.decompress_latents(header, sections, device)
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
+        noise = None
+        if realism > 0.0:
+            if realism_decoder is None:
+                raise ValueError("realism > 0 needs a realism decoder")
+            realism_decoder.check_base(self.name, self.sha256)
+            from ncodec.codecs.realism import stream_seed
+
+            noise = torch.Generator(device="cpu").manual_seed(stream_seed(sections))
         result = np.empty((h, w, 3), dtype=np.uint8)
         for lat, (top, left, th, tw) in zip(latents, tiles):
-            x_hat = model.synthesis(self.latent.y_hat(lat, device, dtype), q)
+            y_hat = self.latent.y_hat(lat, device, dtype)
+            x_hat = model.synthesis(y_hat, q)
+            if noise is not None:
+                x_hat = realism_decoder.apply(model.synthesis_input(y_hat, q), x_hat.clamp(0, 1), realism, noise)
             x_hat = x_hat[:, :, :th, :tw].clamp(0, 1).mul(255).round().byte().cpu()
             result[top:top + th, left:left + tw] = x_hat[0].permute(1, 2, 0).numpy()
         if channels == 1:

@@ -92,10 +92,14 @@ class VariableRateImageModel(nn.Module):
         gain, _ = self.gains(quality)
         return self.g_a(x) * gain.to(x.dtype)
 
+    def synthesis_input(self, y_hat: torch.Tensor, quality: float) -> torch.Tensor:
+        """What g_s reads: the decoded latent times the inverse gain (a realism generator's condition)."""
+        _, inv_gain = self.gains(quality)
+        return y_hat * inv_gain.to(y_hat.dtype)
+
     def synthesis(self, y_hat: torch.Tensor, quality: float) -> torch.Tensor:
         """Decoder: decoded latent -> pixels (unclamped)."""
-        _, inv_gain = self.gains(quality)
-        return self.g_s(y_hat * inv_gain.to(y_hat.dtype))
+        return self.g_s(self.synthesis_input(y_hat, quality))
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
         """Shape of the latent of a padded tile of ``height`` x ``width`` pixels."""

@@ -283,6 +283,10 @@ class MultiCodebookVQ(nn.Module):
         latent codec makes it once), about twice the float32 time; the decoder is unchanged."""
         return self.g_a(x.to(self.stages[0].codebook.dtype))
 
+    def synthesis_input(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
+        """What g_s reads (a realism generator's condition): the dequantised latent itself."""
+        return y_hat
+
     def synthesis(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
         """Reconstruction from the dequantised stride-8 latent."""
         return self.g_s(y_hat)

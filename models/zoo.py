@@ -34,6 +34,12 @@ def task_model_entry(name: str) -> dict[str, Any]:
     raise MissingWeightsError(f"no shipped task model {name!r} in {MANIFEST}")
 
 
+def realism_entries() -> list[dict[str, Any]]:
+    """Shipped realism generators (``realism_models`` of the manifest), each bound to base weights."""
+    doc = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    return list(doc.get("realism_models", []))
+
+
 def extra_dirs() -> list[Path]:
     env = os.environ.get("NCODEC_WEIGHTS", "")
     return [Path(p) for p in env.split(os.pathsep) if p]

@@ -14,6 +14,7 @@ import numpy as np
 from ncodec.errors import BitstreamError, ModelMismatchError, OutputExistsError, UnsupportedInputError, UsageError
 
 PathLike = str | os.PathLike
+_realism_cache: dict[str, Any] = {}  # loaded realism decoders by path (like the registry's codec cache)
 
 
 @dataclass
@@ -25,11 +26,27 @@ class Bitstream:
     size: int
     stats: dict[str, float] = field(default_factory=dict)
 
-    def decode(self, weights: PathLike | None = None, device: str = "cpu") -> np.ndarray:
+    def decode(self, weights: PathLike | None = None, device: str = "cpu", realism: float = 0.0,
+               realism_weights: PathLike | None = None) -> np.ndarray:
+        """Decode to pixels; ``realism`` R in (0, 1] runs the generative decoder (learned image codecs)."""
         from ncodec.codecs.registry import load_codec
 
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
-        return codec.decompress(self.header, self.sections, device=device)
+        if realism == 0.0:
+            return codec.decompress(self.header, self.sections, device=device)
+        from ncodec.codecs.image import LearnedImageCodec
+        from ncodec.codecs.realism import RealismDecoder, check_realism, find_realism_weights
+
+        realism = check_realism(realism)
+        if not isinstance(codec, LearnedImageCodec):
+            raise UsageError(f"--realism applies to learned image codecs, not {self.header.codec}")
+        path = realism_weights if realism_weights is not None else \
+            find_realism_weights(self.header.codec, self.header.weights_sha256)
+        decoder = _realism_cache.get(str(path))
+        if decoder is None:
+            decoder = _realism_cache.setdefault(str(path), RealismDecoder.from_file(path))
+        return codec.decompress(self.header, self.sections, device=device, realism=realism,
+                                realism_decoder=decoder)
 
 
 def _read_input_image(src: PathLike | np.ndarray | bytes) -> np.ndarray:
@@ -325,8 +342,12 @@ def open(src: PathLike | bytes) -> Bitstream:  # noqa: A001 - mirrors PIL.Image.
 
 
 def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathLike | None = None,
-           device: str = "cpu", force: bool = False) -> np.ndarray:
-    """Decode ``.ncd`` (path or bytes) to a uint8 image array; write ``dst`` (PNG, PPM, …) if given."""
+           device: str = "cpu", force: bool = False, realism: float = 0.0,
+           realism_weights: PathLike | None = None) -> np.ndarray:
+    """Decode ``.ncd`` (path or bytes) to a uint8 image array; write ``dst`` (PNG, PPM, …) if given.
+
+    ``realism`` R in [0, 1] (learned image streams): 0 is the MSE decoder; R > 0 runs the realism
+    generator (``realism_weights``, default the shipped one for the stream's weights)."""
     from ncodec.codecs.imageio import write_image
 
     if dst is not None:
@@ -342,7 +363,9 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         return _decode_points(stream, dst, device, t0, weights)
     if stream.header.modality == "video":
         return _decode_video(stream, dst, device, t0)
-    image = stream.decode(weights=weights, device=device)
+    if realism and stream.header.modality != "image":
+        raise UsageError(f"--realism applies to learned image streams, not a {stream.header.modality}")
+    image = stream.decode(weights=weights, device=device, realism=realism, realism_weights=realism_weights)
     t1 = time.perf_counter()
     if dst is not None:
         write_image(dst, image)

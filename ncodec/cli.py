@@ -98,10 +98,22 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return width, height
 
 
+def _realism(text: str) -> float:
+    """``--realism``: a number in [0, 1] (argparse reports the one-line error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
 def cmd_decode(a: argparse.Namespace) -> int:
     from ncodec import api
 
-    img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force)
+    img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force,
+                     realism=a.realism, realism_weights=a.realism_weights)
     s = api.decode.last_stats
     if "frames" in s:
         size = f"{s['frames']} frames of {img.shape[2]}x{img.shape[1]}, {s['fps']:.1f} frames/s"
@@ -398,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--weights", default=None)
     d.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     d.add_argument("--force", action="store_true")
+    d.add_argument("--realism", type=_realism, default=0.0, metavar="R",
+                   help="learned image streams: realism R in [0, 1] of the generative decoder (0 = the MSE "
+                        "decoder, bit for bit; chosen at decode time, the stream is unchanged)")
+    d.add_argument("--realism-weights", default=None, metavar="FILE",
+                   help="realism generator weights (default: the shipped ones for the stream's weights)")
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="show a bitstream's header and sections")
