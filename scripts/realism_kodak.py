@@ -2,8 +2,8 @@
 
 For each base quality (default 1 and 2, the mean-scale default's two lowest rate points), every Kodak
 image is encoded once; the same stream is decoded with the MSE decoder (R = 0) and with the realism
-generator at each R. AVIF and HEVC-intra are encoded per image at the largest quality whose file is
-not larger than the learned stream (same rate or less). For every set: bpp, PSNR-RGB, MS-SSIM,
+generator at each R. AVIF and HEVC-intra are encoded per image at the best quality whose file is not
+larger than the learned stream (same rate or less; bisection over quality). For every set: bpp, PSNR-RGB, MS-SSIM,
 ST-LPIPS, HaarPSI, DSS, VIFp, GMSD (per image, averaged) and FID/KID against the originals
 (evaluation/perceptual.py). Writes JSON (default results/realism/kodak-realism.json) and prints a table.
 
@@ -27,18 +27,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _matched(codec: object, img: np.ndarray, max_bytes: int, qualities: list[int], lower_is_better: bool
              ) -> tuple[np.ndarray, int, int]:
-    """Classical encode at the best quality whose stream fits in ``max_bytes`` (else the smallest)."""
+    """Classical encode at the best quality whose stream fits in ``max_bytes`` (else the smallest
+    stream): bisection over ``qualities``, whose sizes grow with quality."""
     from ncodec.codecs import container
 
-    best = None
-    for q in sorted(qualities, reverse=not lower_is_better):  # best quality first
-        enc = codec.compress(img, quality=q)
-        size = len(container.pack(enc.header, enc.sections))
-        best = (enc, size, q)
-        if size <= max_bytes:
-            break
-    enc, size, q = best
-    return codec.decompress(enc.header, enc.sections), size, q
+    order = sorted(qualities, reverse=lower_is_better)  # smallest stream first
+    cache: dict[int, tuple] = {}
+
+    def encode(i: int) -> tuple:
+        if i not in cache:
+            enc = codec.compress(img, quality=order[i])
+            cache[i] = (enc, len(container.pack(enc.header, enc.sections)))
+        return cache[i]
+
+    lo, hi = 0, len(order) - 1
+    if encode(lo)[1] > max_bytes:
+        hi = lo
+    while lo < hi:  # invariant: order[lo] fits
+        mid = (lo + hi + 1) // 2
+        if encode(mid)[1] <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    enc, size = encode(lo)
+    return codec.decompress(enc.header, enc.sections), size, order[lo]
 
 
 def main() -> int:

@@ -136,3 +136,17 @@ def test_cli_bad_realism_is_a_one_line_error(tmp_path: Path) -> None:
     assert _cli("encode", str(ASSETS / "kodim21_64x64.png"), str(jpg), "--codec", "jpeg").returncode == 0
     r = _cli("decode", str(jpg), str(out), "--realism", "0.5")
     assert r.returncode == 2 and "learned image" in r.stderr and not out.exists()
+
+
+def test_trainer_sees_what_the_decoder_sees() -> None:
+    """The trainer's latents and MSE reconstruction are the decoder's (means from the decoded stream)."""
+    from ncodec.codecs.imageio import read_image
+    from ncodec.training.realism import decoded_batch
+
+    codec = LearnedImageCodec.from_file(BASE)
+    img = read_image(ASSETS / "kodim21_64x64.png")
+    x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255.0
+    _, x_mse = decoded_batch(codec, x, [2.0])
+    enc = codec.compress(img, quality=2.0)
+    expected = codec.decompress(enc.header, enc.sections)
+    np.testing.assert_array_equal((x_mse[0].permute(1, 2, 0) * 255).round().byte().numpy(), expected)

@@ -55,14 +55,15 @@ class ConditionalDiscriminator(nn.Module):
 
 def decoded_batch(codec: Any, x: torch.Tensor, qualities: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """(synthesis input, MSE reconstruction in [0, 1]) of patches x (B, 3, P, P) through the codec's
-    real integer path (encode -> integer latents -> y_hat), one quality per patch."""
+    real integer path (encode -> bytes -> decoded integer latents -> y_hat), one quality per patch."""
     latents, recons = [], []
     model = codec.model
     with torch.no_grad():
         for img, q in zip(x, qualities):
             arr = (img.permute(1, 2, 0) * 255.0).round().byte().numpy()
             enc = codec.compress(np.ascontiguousarray(arr), quality=q)
-            y_hat = codec.latent.y_hat(enc.latents[0], "cpu", torch.float32)
+            decoded, _, _ = codec.decompress_latents(enc.header, enc.sections)  # with the decoder's means
+            y_hat = codec.latent.y_hat(decoded[0], "cpu", torch.float32)
             latents.append(model.synthesis_input(y_hat, q))
             recons.append(model.synthesis(y_hat, q).clamp(0, 1))
     return torch.cat(latents), torch.cat(recons)
