@@ -51,6 +51,7 @@ class McqLatentCodec(LatentCodec):
         if not np.array_equal(self.tables.lengths, expected) or bool((self.tables.offsets != 0).any()):
             raise ValueError("table sizes do not match the codebooks")
         self._encoder: torch.nn.Module | None = None
+        self._bits: list[torch.Tensor] | None = None
 
     def encoder_model(self) -> torch.nn.Module:
         """A float64 copy of the model, made once: the codeword argmins must not depend on the thread
@@ -60,6 +61,22 @@ class McqLatentCodec(LatentCodec):
 
             self._encoder = copy.deepcopy(self.model).double().eval()
         return self._encoder
+
+    def code_lengths(self) -> list[torch.Tensor]:
+        """Code length in bits of every index under the shipped integer tables, per stage, shaped
+        (groups, codewords) or (groups, parents, codewords): the encoder's rate term (float64)."""
+        if self._bits is None:
+            precision = float(self.tables.precision)
+            out = []
+            for stage, base in zip(self.model.stages, self.table_base):
+                rows = self.model.groups * max(stage.parents, 1)
+                counts = self.tables.counts[int(base):int(base) + rows, : stage.codewords].astype(np.float64)
+                bits = precision - np.log2(np.maximum(counts, 1.0))
+                shape = (self.model.groups, stage.parents, stage.codewords) if stage.parents else \
+                    (self.model.groups, stage.codewords)
+                out.append(torch.from_numpy(bits.reshape(shape)))
+            self._bits = out
+        return self._bits
 
     @staticmethod
     @torch.no_grad()
@@ -114,7 +131,7 @@ class McqLatentCodec(LatentCodec):
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         """Sections of one tile (one per unit of the rate point) and its code indices per stage."""
         level = self.level(quality)
-        indices = [idx.cpu() for idx in self.encoder_model().encode_indices(y, level)]
+        indices = [idx.cpu() for idx in self.encoder_model().encode_indices(y, level, self.code_lengths())]
         sections = []
         for s, a, b in self.units[: self.model.units_for_level(level)]:
             sym = indices[s][0, a:b].numpy().reshape(-1)

@@ -33,12 +33,28 @@ def _mean(values: list[float | None]) -> float | None:
 
 def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qualities: list[float] | None = None,
                    weights: str | None = None, backend: str = "constriction",
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[str], None] | None = None, realism: float = 0.0,
+                   realism_weights: str | None = None) -> dict[str, Any]:
     """Run ``task`` on ``data`` through ``codec_name`` at each quality; write and return the result JSON.
 
     ``progress`` receives one line per item as it is done: first the task model on every original, then
-    every (quality, item) coded, decoded and run through the model, each with its count of the total."""
+    every (quality, item) coded, decoded and run through the model, each with its count of the total.
+    ``realism`` R > 0 decodes the same streams with the realism generator (learned image codecs)."""
     codec = load_codec(codec_name, weights)
+    decode_options: dict[str, Any] = {}
+    label = codec_name
+    if realism:
+        from ncodec.codecs.image import LearnedImageCodec
+        from ncodec.codecs.realism import RealismDecoder, check_realism, find_realism_weights
+        from ncodec.errors import UsageError
+
+        realism = check_realism(realism)
+        if not isinstance(codec, LearnedImageCodec):
+            raise UsageError(f"--realism applies to learned image codecs, not {codec_name}")
+        decoder = RealismDecoder.from_file(realism_weights or find_realism_weights(codec.name, codec.sha256))
+        decoder.check_base(codec.name, codec.sha256)
+        decode_options = {"realism": realism, "realism_decoder": decoder}
+        label = f"{codec_name} realism {realism:g}"
     qualities = [float(q) for q in (qualities or default_qualities(codec))]
     items = task.items(data)
     t_start = time.perf_counter()
@@ -60,7 +76,7 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
     for q in qualities:
         scores, records = [], []
         for item, target in zip(items, targets):
-            record, decoded = code_image(codec, item.image, q, backend)
+            record, decoded = code_image(codec, item.image, q, backend, decode_options)
             prediction = task.predict(decoded)
             score = task.score(prediction, target)
             scores.append(score)
@@ -70,7 +86,7 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
                             | task.record(prediction))
             done += 1
             if progress:
-                progress(f"{codec_name} q={q:g} [{done}/{runs}] {item.name}: {record['bpp']:.4f} bpp, "
+                progress(f"{label} q={q:g} [{done}/{runs}] {item.name}: {record['bpp']:.4f} bpp, "
                          f"{task.metric} {task.aggregate([score]):.4f}")
         # bpp over all pixels of the set (items may differ in size), like the rate of one long stream
         pixels = sum(it.image.shape[0] * it.image.shape[1] for it in items)
@@ -81,9 +97,10 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
             results[key].append(_mean([r[key] for r in records]))
     doc = {
         "schema": SCHEMA,
-        "name": f"{codec_name} ({task.name})",
-        "description": f"{task.name} through {codec_name} on {data}: {task.metric} vs bpp over {len(items)} items",
+        "name": f"{label} ({task.name})",
+        "description": f"{task.name} through {label} on {data}: {task.metric} vs bpp over {len(items)} items",
         "codec": codec_name, "weights_sha256": getattr(codec, "sha256", None), "backend": backend,
+        "realism": realism, "realism_sha256": decode_options["realism_decoder"].sha256 if realism else None,
         "data": str(data), "items": len(items), "qualities": qualities,
         "task": task.describe(), "note": task.note,
         "original": original | {"items": len(items)},

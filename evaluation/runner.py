@@ -45,14 +45,16 @@ def default_qualities(codec: Any) -> list[float]:
     return [float(q) for q in (grid if grid is not None else range(1, codec.levels + 1))]
 
 
-def code_image(codec: Any, img: np.ndarray, quality: float, backend: str) -> tuple[dict[str, Any], np.ndarray]:
-    """One real encode -> ``.ncd`` bytes -> decode of one image: (record with metrics and times, decoded image)."""
+def code_image(codec: Any, img: np.ndarray, quality: float, backend: str,
+               decode_options: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """One real encode -> ``.ncd`` bytes -> decode of one image: (record with metrics and times, decoded
+    image). ``decode_options`` go to the decoder (e.g. a realism R and its generator)."""
     t0 = time.perf_counter()
     enc = codec.compress(img, quality=quality, backend=backend)
     data = container.pack(enc.header, enc.sections)
     t1 = time.perf_counter()
     header, sections = container.unpack(data)
-    rec = codec.decompress(header, sections)
+    rec = codec.decompress(header, sections, **(decode_options or {}))
     t2 = time.perf_counter()
     pixels = img.shape[0] * img.shape[1]
     exact = bool(np.array_equal(img, rec))

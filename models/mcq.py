@@ -19,6 +19,12 @@ is the hard assignment, the gradient that of the soft one; optional Gumbel noise
 into straight-through Gumbel-softmax. Codewords that stay unused are re-assigned to current encoder
 vectors every ``reassign_every`` training steps.
 
+Encoder-side rate-distortion assignment (entropy-constrained VQ): the decoder only reads indices, so
+the encoder may pick, instead of the nearest codeword, the one minimising
+``||r - c_k||^2 + w_l * bits_k`` with ``bits_k`` the code length of index k in the shipped integer
+table (given the parent) and ``w_l`` a weight per rate level (config ``rd_weights``, tuned after
+training on held-out photos by ``scripts/mcq_tune_rd.py``; absent = 0 = nearest codeword).
+
 Variable rate (tail drop): a *unit* is one stage's groups, and the finest stage is split into
 ``levels - 1`` units of channel groups. Rate level ``l`` (0-based) keeps every coarse stage and the
 first ``l`` units of the finest one; a dropped group's residual is zero (the decoder uses the
@@ -98,9 +104,22 @@ class CodebookStage(nn.Module):
         g = torch.arange(self.groups, device=flat.device)[None]
         return prior[g, flat]
 
-    def indices(self, r: torch.Tensor) -> torch.Tensor:
-        """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w)."""
-        idx = torch.argmin(self.distances(self._vectors(r)), dim=-1)
+    def indices(self, r: torch.Tensor, bits: torch.Tensor | None = None, weight: float = 0.0,
+                parent: torch.Tensor | None = None) -> torch.Tensor:
+        """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w); the nearest
+        codeword, or with ``weight`` > 0 the one minimising distance + weight * bits, ``bits`` being
+        the code lengths (groups[, parents], codewords) of the integer tables."""
+        cost = self.distances(self._vectors(r))
+        if weight > 0.0 and bits is not None:
+            b, _, h, w = r.shape
+            if self.parents:
+                up = parent.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :h, :w]
+                flat = up.permute(0, 2, 3, 1).reshape(-1, self.groups)
+                g = torch.arange(self.groups, device=flat.device)[None]
+                cost = cost + weight * bits.to(cost.dtype)[g, flat]
+            else:
+                cost = cost + weight * bits.to(cost.dtype)[None]
+        idx = torch.argmin(cost, dim=-1)
         b, _, h, w = r.shape
         return idx.reshape(b, h, w, self.groups).permute(0, 3, 1, 2).contiguous()
 
@@ -180,7 +199,8 @@ class MultiCodebookVQ(nn.Module):
 
     def __init__(self, N: int = 64, M: int = 64, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
                  groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
-                 reassign_every: int = 100, gumbel: float = 0.0, prior: str = "flat") -> None:
+                 reassign_every: int = 100, gumbel: float = 0.0, prior: str = "flat",
+                 rd_weights: tuple[float, ...] | None = None) -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -208,6 +228,9 @@ class MultiCodebookVQ(nn.Module):
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
+        self.rd_weights = tuple(float(v) for v in rd_weights) if rd_weights else None
+        if self.rd_weights is not None and (len(self.rd_weights) != self.levels or min(self.rd_weights) < 0):
+            raise ValueError(f"need {self.levels} non-negative rd_weights, got {rd_weights}")
         # stages in coding order: coarsest first; a parent-conditioned stage has one weight vector
         # per codeword of the stage above it
         parents = [0] + ([k for k in self.codewords[:-1]] if prior == "parent" else [0] * (self.scales - 1))
@@ -230,7 +253,13 @@ class MultiCodebookVQ(nn.Module):
             cfg["gumbel"] = self.gumbel
         if self.prior != "flat":  # absent = flat: the weight files written before the parent prior
             cfg["prior"] = self.prior
+        if self.rd_weights is not None:  # absent = nearest-codeword encoding
+            cfg["rd_weights"] = list(self.rd_weights)
         return cfg
+
+    def rd_weight(self, level: int) -> float:
+        """Encoder rate weight of a 0-based rate level (0 = nearest codeword)."""
+        return 0.0 if self.rd_weights is None else self.rd_weights[int(level)]
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "MultiCodebookVQ":
@@ -238,7 +267,8 @@ class MultiCodebookVQ(nn.Module):
         codewords = int(codewords) if isinstance(codewords, int) else tuple(int(k) for k in codewords)
         return cls(N=int(config["N"]), M=int(config["M"]), lambdas=tuple(float(v) for v in config["lambdas"]),
                    groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)),
-                   gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")))
+                   gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")),
+                   rd_weights=tuple(config["rd_weights"]) if config.get("rd_weights") else None)
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""
@@ -341,17 +371,24 @@ class MultiCodebookVQ(nn.Module):
     # ------------------------------------------------------------------ integer-path helpers
 
     @torch.no_grad()
-    def encode_indices(self, y: torch.Tensor, level: int) -> list[torch.Tensor]:
+    def encode_indices(self, y: torch.Tensor, level: int, bits: list[torch.Tensor] | None = None,
+                       weight: float | None = None) -> list[torch.Tensor]:
         """Hard code indices per stage (coarsest first), (B, groups_s, h_s, w_s) int64, at a 0-based
-        rate level, in the model's own precision (the encoder's is a float64 copy, see ``analysis``)."""
+        rate level, in the model's own precision (the encoder's is a float64 copy, see ``analysis``).
+        With ``bits`` (code lengths per stage from the integer tables) the assignment is rate-distortion
+        optimised with ``weight`` (default: the level's ``rd_weight``)."""
         ys = self.pyramid(y.to(self.stages[0].codebook.dtype))
         kept = self.stage_groups(level)
+        w = self.rd_weight(level) if weight is None else float(weight)
         out: list[torch.Tensor] = []
         y_hat = None
+        parent_full = None
         for s, stage in enumerate(self.stages):
             pred = None if y_hat is None else self.predict(s, y_hat)
             r = ys[s] if pred is None else ys[s] - pred
-            idx = stage.indices(r)[:, : kept[s]]
+            full = stage.indices(r, None if bits is None else bits[s], w, parent_full)
+            parent_full = full
+            idx = full[:, : kept[s]]
             out.append(idx)
             y_hat = self._dequantize_stage(s, idx, pred, r.shape)
         return out

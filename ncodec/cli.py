@@ -256,7 +256,8 @@ def cmd_perception(a: argparse.Namespace) -> int:
         options = {"mode": a.mode, **({"model": a.model} if a.model else {}), **({"weights": a.model_weights} if a.model_weights else {})}
     task = get_task(a.task, **options)
     doc = run_perception(task, a.codec, a.data, a.output, qualities=qualities, weights=a.weights, backend=a.backend,
-                         progress=None if a.no_progress else lambda line: print(line, flush=True))
+                         progress=None if a.no_progress else lambda line: print(line, flush=True),
+                         realism=a.realism, realism_weights=a.realism_weights)
     metric, r = task.metric, doc["results"]
     print(f"{task.name} ({doc['task'].get('engine', doc['task'].get('model', ''))}) through {a.codec}: "
           f"original {metric} {doc['original'][metric]:.4f} on {doc['items']} items")
@@ -478,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="classify: code images as tiles of mosaics (default) or one file each")
     pc.add_argument("--model", default=None, help="classify: torchvision/timm architecture for an ImageFolder")
     pc.add_argument("--model-weights", default=None, help="classify: that model's weights file")
+    pc.add_argument("--realism", type=_realism, default=0.0, metavar="R",
+                    help="learned image codecs: decode with the realism generator at R in [0, 1]")
+    pc.add_argument("--realism-weights", default=None, metavar="FILE",
+                    help="realism generator weights (default: the shipped ones for the codec's weights)")
     pc.add_argument("--no-progress", action="store_true")
     pc.set_defaults(func=cmd_perception)
 

@@ -120,8 +120,14 @@ def main() -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 from ncodec.codecs.imageio import write_image
 
+                sizes_file = folder / "bpp.json"
+                table = json.loads(sizes_file.read_text()) if sizes_file.is_file() else {}
+                pixels = img.shape[0] * img.shape[1]
+                table[f.stem] = {}
                 for key, images in sets.items():
                     write_image(folder / f"{f.stem}-{key.replace('=', '')}.png", images[-1])
+                    table[f.stem][key.replace("=", "")] = 8 * sizes[key][-1] / pixels
+                sizes_file.write_text(json.dumps(table, indent=1) + "\n")
         for key, images in sets.items():
             rows = []
             for img, out, extra in zip(originals, images, per_image[key] or [{}] * len(images)):

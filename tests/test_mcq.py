@@ -88,6 +88,30 @@ def test_parent_prior_picks_the_table_of_the_coarser_index() -> None:
     np.testing.assert_allclose(counts / counts.sum(), p, atol=2e-3)
 
 
+@pytest.mark.parametrize("prior", ["flat", "parent"])
+def test_rate_distortion_assignment_trades_distortion_for_rate(prior: str) -> None:
+    """rd_weights make the encoder pick cheaper codewords: fewer bytes, the same exact decoding, and
+    weight 0 is the nearest-codeword encoder; the decoder needs nothing new."""
+    model = small_mcq(prior=prior)
+    plain = LearnedImageCodec.from_model(model)
+    tuned_model = build_model({**model.config(), "rd_weights": [0.0, 0.0, 0.0, 0.0, 50.0]})
+    tuned_model.load_state_dict(model.state_dict())
+    tuned = LearnedImageCodec.from_model(tuned_model.eval())
+    img = image()
+    for q in (1, 5):
+        a, b = plain.compress(img, quality=q), tuned.compress(img, quality=q)
+        if q == 1:  # weight 0 at this level: the same stream
+            assert a.sections == b.sections
+        else:
+            assert sum(map(len, b.sections)) < sum(map(len, a.sections))
+            latents, _, _ = tuned.decompress_latents(b.header, b.sections)
+            for k in b.latents[0]:
+                np.testing.assert_array_equal(b.latents[0][k], latents[0][k])
+    assert tuned_model.config()["rd_weights"][-1] == 50.0 and "rd_weights" not in model.config()
+    with pytest.raises(ValueError):
+        build_model({**model.config(), "rd_weights": [1.0, 2.0]})
+
+
 def test_dead_codewords_are_reassigned() -> None:
     model = small_mcq()
     stage = model.stages[1]
