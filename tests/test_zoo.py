@@ -6,7 +6,7 @@ import hashlib
 
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.registry import DEFAULT_CODEC, REGISTRY
-from ncodec.models.zoo import WEIGHTS_DIR, manifest
+from ncodec.models.zoo import MANIFEST, WEIGHTS_DIR, manifest, realism_entries
 
 
 def test_manifest_matches_files():
@@ -30,4 +30,18 @@ def test_manifest_matches_files():
         assert codec.name == e["codec"] and codec.model.config() == e["config"]
         for q in e["qualities"]:
             assert 1 <= q <= codec.levels
-    assert total < 60 * 2**20
+    import json
+
+    from ncodec.codecs.realism import RealismDecoder
+
+    bases = {e["sha256"]: e for e in entries}
+    for e in realism_entries():  # realism generators: bound to shipped base weights, within the budget
+        data = (WEIGHTS_DIR / e["file"]).read_bytes()
+        total += len(data)
+        assert hashlib.sha256(data).hexdigest() == e["sha256"], e["file"]
+        assert e["base_sha256"] in bases and bases[e["base_sha256"]]["codec"] == e["base_codec"]
+        decoder = RealismDecoder.from_file(WEIGHTS_DIR / e["file"])
+        assert decoder.base_sha256 == e["base_sha256"] and e["recipe"] and e["steps"] > 0
+    for e in json.loads(MANIFEST.read_text()).get("task_models", []):
+        total += (WEIGHTS_DIR / e["file"]).stat().st_size
+    assert total < 60 * 10**6  # every shipped weight file together: under 60 MB
