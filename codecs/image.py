@@ -42,6 +42,20 @@ def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = No
     return state
 
 
+def read_weight_file(path: str | Path, what: str = "weight file") -> tuple[dict[str, Any], str]:
+    """(state, sha256) of a ``.ncw`` file, loaded tensors-only; a missing or foreign file is a one-line
+    ncodec error naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingWeightsError(f"{what} not found: {p}")
+    data = p.read_bytes()
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a non-weight file
+        raise ModelMismatchError(f"{p} is not an ncodec weight file ({type(exc).__name__})") from None
+    return state, hashlib.sha256(data).hexdigest()
+
+
 def save_weights(model: VariableRateImageModel, path: str | Path, meta: dict[str, Any] | None = None) -> str:
     """Export to a ``.ncw`` weight file (atomic write); returns its sha256."""
     from ncodec.codecs.imageio import atomic_write_bytes
@@ -88,15 +102,7 @@ class LearnedImageCodec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LearnedImageCodec":
-        p = Path(path)
-        if not p.is_file():
-            raise MissingWeightsError(f"weight file not found: {p}")
-        data = p.read_bytes()
-        try:
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a non-weight file
-            raise ModelMismatchError(f"{p} is not an ncodec weight file ({type(exc).__name__})") from None
-        return cls(state, hashlib.sha256(data).hexdigest())
+        return cls(*read_weight_file(path))
 
     @classmethod
     def from_model(cls, model: VariableRateImageModel) -> "LearnedImageCodec":

@@ -65,15 +65,9 @@ class RealismDecoder:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RealismDecoder":
-        p = Path(path)
-        if not p.is_file():
-            raise MissingWeightsError(f"realism weight file not found: {p}")
-        data = p.read_bytes()
-        try:
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a non-weight file
-            raise ModelMismatchError(f"{p} is not an ncodec weight file ({type(exc).__name__})") from None
-        return cls(state, hashlib.sha256(data).hexdigest())
+        from ncodec.codecs.image import read_weight_file
+
+        return cls(*read_weight_file(path, "realism weight file"))
 
     def check_base(self, codec_name: str, weights_sha256: str) -> None:
         """The stream's codec and weights must be the ones this generator was trained on."""
