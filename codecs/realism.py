@@ -118,3 +118,15 @@ def find_realism_weights(codec_name: str, weights_sha256: str) -> Path:
     raise MissingWeightsError(
         f"no realism weights for {codec_name} weights {weights_sha256[:16]}…: pass --realism-weights FILE "
         f"(train one with scripts/train_realism.py)")
+
+
+def realism_decoder_for(codec: Any, realism: float, weights: str | Path | None = None) -> RealismDecoder:
+    """The realism decoder for a loaded codec at R (checked): ``weights`` or the shipped generator
+    of the codec's weights; refuses codecs that are not learned image codecs (usage error)."""
+    from ncodec.codecs.image import LearnedImageCodec
+
+    check_realism(realism)
+    if not isinstance(codec, LearnedImageCodec):
+        raise UsageError(f"--realism applies to learned image codecs, not {getattr(codec, 'name', codec)}")
+    # LearnedImageCodec.decompress checks that the generator belongs to these weights
+    return RealismDecoder.from_file(weights if weights is not None else find_realism_weights(codec.name, codec.sha256))

@@ -44,15 +44,9 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
     decode_options: dict[str, Any] = {}
     label = codec_name
     if realism:
-        from ncodec.codecs.image import LearnedImageCodec
-        from ncodec.codecs.realism import RealismDecoder, check_realism, find_realism_weights
-        from ncodec.errors import UsageError
+        from ncodec.codecs.realism import realism_decoder_for
 
-        realism = check_realism(realism)
-        if not isinstance(codec, LearnedImageCodec):
-            raise UsageError(f"--realism applies to learned image codecs, not {codec_name}")
-        decoder = RealismDecoder.from_file(realism_weights or find_realism_weights(codec.name, codec.sha256))
-        decoder.check_base(codec.name, codec.sha256)
+        decoder = realism_decoder_for(codec, realism, realism_weights)
         decode_options = {"realism": realism, "realism_decoder": decoder}
         label = f"{codec_name} realism {realism:g}"
     qualities = [float(q) for q in (qualities or default_qualities(codec))]

@@ -90,19 +90,24 @@ class CodebookStage(nn.Module):
         (groups, parents, codewords) for a parent-conditioned stage."""
         return torch.softmax(PRIOR_GAIN * self.prior_logits, dim=-1).clamp_min(PRIOR_FLOOR)
 
-    def weights_at(self, parent: torch.Tensor | None, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-        """Mixture weights per vector (P, groups, codewords) for a residual of ``shape`` (B, C, h, w);
-        ``parent`` (B, groups, h/2, w/2) int64 holds the coarser stage's indices (conditioned stages)."""
-        prior = self.prior()
+    def per_vector(self, table: torch.Tensor, parent: torch.Tensor | None,
+                   shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """Rows (P, groups, codewords) of a per-group ``table`` ((groups, codewords), or (groups,
+        parents, codewords) for a parent-conditioned stage) for every vector of a residual of ``shape``
+        (B, C, h, w); ``parent`` (B, groups, h/2, w/2) int64 holds the coarser stage's indices."""
         b, _, h, w = shape
         if not self.parents:
-            return prior[None].expand(b * h * w, -1, -1)
+            return table[None].expand(b * h * w, -1, -1)
         if parent is None:
             raise ValueError("a parent-conditioned stage needs the coarser stage's indices")
         up = parent.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :h, :w]
         flat = up.permute(0, 2, 3, 1).reshape(-1, self.groups)  # (P, groups)
         g = torch.arange(self.groups, device=flat.device)[None]
-        return prior[g, flat]
+        return table[g, flat]
+
+    def weights_at(self, parent: torch.Tensor | None, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """Mixture weights per vector (P, groups, codewords) (see ``per_vector``)."""
+        return self.per_vector(self.prior(), parent, shape)
 
     def indices(self, r: torch.Tensor, bits: torch.Tensor | None = None, weight: float = 0.0,
                 parent: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,14 +116,7 @@ class CodebookStage(nn.Module):
         the code lengths (groups[, parents], codewords) of the integer tables."""
         cost = self.distances(self._vectors(r))
         if weight > 0.0 and bits is not None:
-            b, _, h, w = r.shape
-            if self.parents:
-                up = parent.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :h, :w]
-                flat = up.permute(0, 2, 3, 1).reshape(-1, self.groups)
-                g = torch.arange(self.groups, device=flat.device)[None]
-                cost = cost + weight * bits.to(cost.dtype)[g, flat]
-            else:
-                cost = cost + weight * bits.to(cost.dtype)[None]
+            cost = cost + weight * self.per_vector(bits.to(cost.dtype), parent, r.shape)
         idx = torch.argmin(cost, dim=-1)
         b, _, h, w = r.shape
         return idx.reshape(b, h, w, self.groups).permute(0, 3, 1, 2).contiguous()

@@ -14,7 +14,6 @@ import numpy as np
 from ncodec.errors import BitstreamError, ModelMismatchError, OutputExistsError, UnsupportedInputError, UsageError
 
 PathLike = str | os.PathLike
-_realism_cache: dict[str, Any] = {}  # loaded realism decoders by path (like the registry's codec cache)
 
 
 @dataclass
@@ -34,17 +33,9 @@ class Bitstream:
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
         if realism == 0.0:
             return codec.decompress(self.header, self.sections, device=device)
-        from ncodec.codecs.image import LearnedImageCodec
-        from ncodec.codecs.realism import RealismDecoder, check_realism, find_realism_weights
+        from ncodec.codecs.realism import realism_decoder_for
 
-        realism = check_realism(realism)
-        if not isinstance(codec, LearnedImageCodec):
-            raise UsageError(f"--realism applies to learned image codecs, not {self.header.codec}")
-        path = realism_weights if realism_weights is not None else \
-            find_realism_weights(self.header.codec, self.header.weights_sha256)
-        decoder = _realism_cache.get(str(path))
-        if decoder is None:
-            decoder = _realism_cache.setdefault(str(path), RealismDecoder.from_file(path))
+        decoder = realism_decoder_for(codec, realism, realism_weights)
         return codec.decompress(self.header, self.sections, device=device, realism=realism,
                                 realism_decoder=decoder)
 

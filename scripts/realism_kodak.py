@@ -77,7 +77,7 @@ def main() -> int:
     a = p.parse_args()
     base = LearnedImageCodec.from_file(a.weights or find_weights("mean-scale-hyperprior"))
     decoder = RealismDecoder.from_file(a.realism_weights)
-    decoder.check_base(base.name, base.sha256)
+    decoder.check_base(base.name, base.sha256)  # before any work, not at the first decode
     files = list_images(a.kodak)[: a.images]
     if not files:
         from ncodec.errors import UnsupportedInputError

@@ -12,7 +12,6 @@ from ncodec.evaluation.perceptual import PerceptualMeasures, fid, kid, patches
 
 from conftest import ASSETS
 
-pytest.importorskip("piq", reason="piq is installed by ./scripts/setup.sh (perception extra)")
 
 
 @pytest.fixture(scope="module")
