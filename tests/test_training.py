@@ -67,6 +67,10 @@ def _torchrun(out, steps, *extra):
            "--seed", "3", "--lr-drop", "1.0", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    if proc.returncode != 0 and "Signal 6 (SIGABRT)" in proc.stderr:
+        # A gloo rank aborted in its transport (seen once in ~30 runs on a loaded 2-core machine, never
+        # reproduced alone): rerun once from the same checkpoint; a real failure fails twice.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return torch.load(out / "checkpoint.pt", weights_only=False)
 
