@@ -112,6 +112,52 @@ def test_rate_distortion_assignment_trades_distortion_for_rate(prior: str) -> No
         build_model({**model.config(), "rd_weights": [1.0, 2.0]})
 
 
+def test_straight_through_quantizer_trains_encoder_and_moves_codebooks_by_ema() -> None:
+    """quantizer="ste": the forward value is the nearest codeword, the distortion gradient reaches the
+    analysis transform unchanged, codewords get no gradient but follow their assigned vectors (EMA),
+    a commitment term joins the loss, and eval/coding behave as with the softmax relaxation."""
+    torch.manual_seed(3)
+    model = build_model({"kind": "mcq", "N": 16, "M": 16, "lambdas": LAMBDAS, "groups": 4,
+                         "codewords": [16, 16, 8], "scales": 3, "prior": "parent", "quantizer": "ste"})
+    assert model.config()["quantizer"] == "ste" and "quantizer" not in small_mcq().config()
+    assert build_model(model.config()).stages[0].quantizer == "ste"
+    with pytest.raises(ValueError):
+        build_model({**model.config(), "quantizer": "gumbel"})
+    model.train()
+    x = torch.rand(2, 3, 64, 64)
+    levels = torch.tensor([1, 4])
+    stage = model.stages[0]
+    cb = stage.codebook.detach().clone()
+    r = model.pyramid(model.g_a(x))[0].detach()
+    idx = stage.indices(r)
+    out = model(x, levels)
+    assert "extra_loss" in out and float(out["extra_loss"].detach()) > 0
+    # the EMA step moved exactly the used codewords of the coarsest stage toward their vectors
+    used = torch.zeros(4, 16, dtype=torch.bool)
+    used[torch.arange(4)[:, None], idx.permute(1, 0, 2, 3).reshape(4, -1)] = True
+    shift = (stage.codebook.detach() - cb).norm(dim=-1)
+    assert shift[used].min() > 1e-4 and shift[~used].max() < 1e-5  # unused: only the count smoothing
+    vec = stage._vectors(r)
+    g, k = 0, int(idx[0, 0, 0, 0])
+    members = vec[:, g][(idx.permute(0, 2, 3, 1).reshape(-1, 4)[:, g] == k)]
+    before = (cb[g, k] - members.mean(0)).norm()
+    assert (stage.codebook.detach()[g, k] - members.mean(0)).norm() < before
+    terms = rd_loss(model, out, x, levels)
+    terms["loss"].backward()
+    assert stage.codebook.grad is None and model.g_a[0].weight.grad.abs().sum() > 0
+    assert stage.prior_logits.grad is not None
+    # identity straight-through: d(x_hat)/d(latent) is the synthesis gradient, not a softmax's
+    y = model.g_a(x).detach().requires_grad_(True)
+    q, _, _ = model.stages[0].relaxed(y)
+    q.sum().backward()
+    torch.testing.assert_close(y.grad, torch.ones_like(y))
+    model.eval()
+    codec = LearnedImageCodec.from_model(model)
+    img = image()
+    enc = codec.compress(img, quality=3)
+    assert codec.decompress(enc.header, enc.sections).shape == img.shape
+
+
 def test_dead_codewords_are_reassigned() -> None:
     model = small_mcq()
     stage = model.stages[1]

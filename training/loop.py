@@ -51,6 +51,8 @@ def rd_loss(model: VariableRateImageModel, out: dict[str, Any], x: torch.Tensor,
         loss = (lambdas * d + bpp).mean()
     else:
         loss = (lambdas * 255.0 ** 2 * mse + bpp).mean()
+    if "extra_loss" in out:  # a model's own regulariser, e.g. mcq's commitment term
+        loss = loss + out["extra_loss"]
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean()}
 
 
@@ -76,7 +78,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _family_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Config entries of the family-specific options (mcq's ``--codewords`` and ``--prior``)."""
+    """Config entries of the family-specific options (mcq's ``--codewords``, ``--prior``, ``--quantizer``)."""
     extra: dict[str, Any] = {}
     if getattr(args, "codewords", None):
         try:
@@ -85,8 +87,10 @@ def _family_options(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"--codewords must be comma-separated integers, got {args.codewords!r}") from None
     if getattr(args, "prior", None):
         extra["prior"] = args.prior
+    if getattr(args, "quantizer", None):
+        extra["quantizer"] = args.quantizer
     if extra and args.codec != "mcq":
-        raise UsageError(f"--codewords and --prior apply to --codec mcq, not {args.codec}")
+        raise UsageError(f"--codewords, --prior and --quantizer apply to --codec mcq, not {args.codec}")
     return extra
 
 
