@@ -38,6 +38,7 @@ class ClassicalImageCodec(ABC):
     default_quality: int
     eval_qualities: tuple[int, ...]  # the grid ``ncodec eval`` uses by default (spans ~0.1-1.5 bpp on Kodak)
     higher_quality_is_better = True
+    lossless = False  # quality is an effort knob, not a rate knob
 
     def check_available(self) -> None:
         """Raise MissingDependencyError naming what to install if the codec's library is absent."""
@@ -55,6 +56,15 @@ class ClassicalImageCodec(ABC):
     @property
     def levels(self) -> int:
         return self.quality_range[1]
+
+    def quality_grid(self) -> list[float]:
+        """Every quality, from the lowest rate to the highest (rate control searches it)."""
+        if self.lossless:
+            raise UsageError(f"{self.name} is lossless: its quality sets the effort, not the size, "
+                             "so it cannot aim at a target size")
+        lo, hi = self.quality_range
+        grid = [float(q) for q in range(lo, hi + 1)]
+        return grid if self.higher_quality_is_better else grid[::-1]
 
     def check_quality(self, quality: float | None) -> int:
         """The quality the encoder will use; a one-line error if it is outside the codec's range."""
@@ -106,10 +116,10 @@ class PillowCodec(ClassicalImageCodec):
 
     def __init__(self, name: str, description: str, pil_format: str, quality_range: tuple[int, int],
                  default_quality: int, eval_qualities: tuple[int, ...], options: Callable[[int], dict[str, Any]],
-                 feature: str | None = None) -> None:
+                 feature: str | None = None, lossless: bool = False) -> None:
         self.name, self.description, self.pil_format = name, description, pil_format
         self.quality_range, self.default_quality, self.eval_qualities = quality_range, default_quality, eval_qualities
-        self.options, self.feature = options, feature
+        self.options, self.feature, self.lossless = options, feature, lossless
 
     def check_available(self) -> None:
         if self.feature is not None and not features.check(self.feature):
@@ -299,10 +309,11 @@ CLASSICAL: dict[str, Callable[[], ClassicalImageCodec]] = {
     "hevc-intra": HevcIntraCodec,
     "png": lambda: PillowCodec(
         "png", "PNG, lossless reference (Pillow / zlib), quality = zlib level 0-9", "PNG", (0, 9), 9, (9,),
-        lambda q: {"compress_level": q}),
+        lambda q: {"compress_level": q}, lossless=True),
     "webp-lossless": lambda: PillowCodec(
         "webp-lossless", "WebP lossless reference (Pillow / libwebp, method 6), quality = effort 0-100",
-        "WEBP", (0, 100), 100, (100,), lambda q: {"lossless": True, "quality": q, "method": 6}, "webp"),
+        "WEBP", (0, 100), 100, (100,), lambda q: {"lossless": True, "quality": q, "method": 6}, "webp",
+        lossless=True),
 }
 
 

@@ -122,6 +122,12 @@ class LearnedImageCodec:
         """The quality the encoder will use; a one-line error if it is outside the weights' range."""
         return self._quality(quality)
 
+    def quality_grid(self) -> list[float]:
+        """Every quality that gives a distinct rate point, from the lowest rate to the highest."""
+        step = self.latent.quality_step
+        count = int(round((self.levels - 1.0) / step))
+        return [round((1.0 + i * step) * 100) / 100.0 for i in range(count + 1)]
+
     def _quality(self, quality: float | None) -> float:
         q = float(self.levels if quality is None else quality)
         if math.isnan(q) or not 1.0 <= q <= self.levels:

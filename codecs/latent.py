@@ -52,6 +52,10 @@ def _checked(symbols: np.ndarray, limit: int, what: str) -> np.ndarray:
 class LatentCodec(ABC):
     """Base class: the contract every entropy-model family's integer path follows."""
 
+    # Smallest quality change that can change the stream (the image codec rounds qualities to 0.01;
+    # a family with discrete rate points says so): rate control searches this grid.
+    quality_step = 0.01
+
     def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         self.model = model
 

@@ -34,6 +34,8 @@ UNITS_KEY = "mcq_units"  # header metadata: coded units per tile
 class McqLatentCodec(LatentCodec):
     """Integer path of ``mcq``: per-(stage, group) frequency tables over the code indices."""
 
+    quality_step = 1.0  # the rate points are whole levels (fractional qualities are floored)
+
     def __init__(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         super().__init__(model, state)
         self.tables = TableSet.from_state(state["mcq_tables"])

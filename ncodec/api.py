@@ -116,7 +116,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            quality: float | None = None, backend: str = "constriction", device: str = "cpu",
            weights: PathLike | None = None, force: bool = False, color_step: float | None = None,
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
-           fit_effort: float = 1.0, group_frames: int | None = None) -> bytes:
+           fit_effort: float = 1.0, group_frames: int | None = None, target_size: int | None = None,
+           target_bpp: float | None = None) -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
@@ -124,6 +125,10 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     frame count and ``size`` (width, height) scales and centre-crops the frames (for ``.yuv`` it is the
     raw size); ``progress`` shows the fit's progress bar, ``fit_effort`` scales its steps and ``group_frames`` sets the
     frames per network (default 16). A stopped video fit resumes from ``dst.fit``.
+
+    Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
+    ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
+    the target (``codecs.ratecontrol``); ``encode.last_stats["target"]`` says how it landed.
 
     Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
     """
@@ -141,7 +146,13 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if dst is not None:
         _check_output(dst, force)
         _check_encode_output(dst)
+    targeted = target_size is not None or target_bpp is not None
+    if targeted and quality is not None:
+        raise UsageError("give either a quality or a target size/bpp, not both")
     t0 = time.perf_counter()
+    if targeted and (_is_video_input(src, codec) or _is_point_input(src, codec)):
+        raise UsageError("--target-size/--target-bpp apply to images: a video or 3D trial encode is a full "
+                         "fit or octree pass per try (inr-video fits minutes per group), so give --quality")
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                              frames=frames, size=size, progress=progress, fit_effort=fit_effort,
@@ -152,14 +163,25 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     image = _read_input_image(src)
     model = load_codec(codec or DEFAULT_CODEC, weights)
     t1 = time.perf_counter()
-    result = model.compress(image, quality=quality, backend=backend, device=device)
-    data = container.pack(result.header, result.sections)
+    target: dict[str, Any] | None = None
+    if targeted:
+        from ncodec.codecs.ratecontrol import describe, encode_to_size, target_bytes_for
+
+        budget = target_bytes_for(target_size, target_bpp, image.shape[0] * image.shape[1])
+        outcome = encode_to_size(model, image, budget, backend=backend, device=device)
+        result, data = outcome.result, outcome.data
+        target = {**describe(outcome), "explain": outcome.explain()}
+    else:
+        result = model.compress(image, quality=quality, backend=backend, device=device)
+        data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:
         atomic_write_bytes(dst, data)
     pixels = image.shape[0] * image.shape[1]
     encode.last_stats = {"bytes": len(data), "bpp": 8 * len(data) / pixels, "load_s": t1 - t0,
                          "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
+    if target is not None:
+        encode.last_stats["target"] = target
     return data
 
 
@@ -305,6 +327,8 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     encode.last_stats = {"bytes": len(data), "points": len(cloud), "voxels": len(result.voxels.coords),
                          "bits_per_input_point": 8 * len(data) / len(cloud), "load_s": t1 - t0,
                          "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
+    if target is not None:
+        encode.last_stats["target"] = target
     return data
 
 

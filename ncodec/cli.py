@@ -77,9 +77,11 @@ def cmd_encode(a: argparse.Namespace) -> int:
     api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
-               group_frames=a.group_frames)
+               group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp)
     s = api.encode.last_stats
     _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
+    if "target" in s:
+        print(f"target: {s['target']['explain']}")
     return 0
 
 
@@ -386,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codec", default=None, help="registered codec (`ncodec models`); default by input: "
                                                  "mean-scale-hyperprior for images, octree-pc for 3D, inr-video for video")
     e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
+    e.add_argument("--target-size", type=int, default=None, metavar="BYTES",
+                   help="images: the largest file at or under BYTES (real trial encodes over the quality grid)")
+    e.add_argument("--target-bpp", type=float, default=None, metavar="B",
+                   help="images: the largest file at or under B bits per pixel (instead of --quality)")
     e.add_argument("--coder", "--backend", dest="backend", default="constriction", choices=CODER_BACKENDS,
                     help="entropy coder backend (the decoder reads it from the bitstream)")
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
