@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
 from ncodec.codecs.latent import LatentCodec, latent_codec_class
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
+from ncodec.entropy.ledger import RateLedger
 from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError, UsageError
 from ncodec.models.image import VariableRateImageModel, build_model
 
@@ -137,14 +138,16 @@ class LearnedImageCodec:
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", tile: int = DEFAULT_TILE) -> EncodeResult:
-        """uint8 (H, W, 3) or (H, W) -> header + sections."""
+                 device: str = "cpu", tile: int = DEFAULT_TILE, ledger: RateLedger | None = None) -> EncodeResult:
+        """uint8 (H, W, 3) or (H, W) -> header + sections; a ``ledger`` records where the coded bytes go."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
         q = self._quality(quality)
         coder = self.coder(backend, device)
+        if ledger is not None:
+            coder = ledger.wrap(coder)
         channels = 1 if image.ndim == 2 else 3
         h, w = image.shape[:2]
         rgb = np.repeat(image[:, :, None], 3, axis=2) if channels == 1 else image
@@ -161,6 +164,25 @@ class LearnedImageCodec:
                         backend=coder.backend_id, backend_version=coder.version, quality=q,
                         shape=(channels, h, w), metadata={"tile": tile, **self.latent.header_metadata(q)})
         return EncodeResult(header, sections, latents)
+
+    @torch.inference_mode()
+    def estimate_bits(self, image: np.ndarray, quality: float | None = None, tile: int = DEFAULT_TILE) -> float:
+        """The model's own rate estimate, sum(-log2 p) of an eval-mode forward over the same padded tiles
+        the encoder codes (latents rounded, continuous densities: what CompressAI users call the
+        estimated bpp), at the rate level of ``quality`` (fractional qualities interpolate the gains)."""
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
+        q = self._quality(quality)
+        rgb = np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image
+        x_full = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
+        model = self.model.eval()
+        level = torch.tensor([q - 1.0], dtype=torch.float64)
+        bits = 0.0
+        for top, left, th, tw in self.tiles(image.shape[0], image.shape[1], tile):
+            x = self._pad(x_full[:, :, top:top + th, left:left + tw])
+            out = model(x.to(next(model.parameters()).dtype), level)
+            bits += sum(float(-torch.log2(lik.double()).sum()) for lik in out["likelihoods"].values())
+        return bits
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]

@@ -22,6 +22,7 @@ from ncodec.codecs import container
 from ncodec.codecs.imageio import atomic_write_bytes, read_image
 from ncodec.codecs.registry import load_codec
 from ncodec.datasets.images import list_images
+from ncodec.entropy.ledger import RateLedger
 from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.metrics import ms_ssim_rgb, psnr_rgb, psnr_y, to_db
 
@@ -29,14 +30,35 @@ SCHEMA = "ncodec-eval/1"
 
 
 def _aggregate(records: list[dict[str, Any]], qualities: list[float]) -> dict[str, list[float | None]]:
-    keys = ("bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-rgb-db", "encoding_time", "decoding_time")
+    keys = ("bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-rgb-db", "encoding_time", "decoding_time",
+            "estimated_bpp")
     out: dict[str, list[float | None]] = {k: [] for k in keys}
     for q in qualities:
         rows = [r for r in records if r["quality"] == q]
         for k in keys:
             vals = [r[k] for r in rows if r.get(k) is not None]
             out[k].append(float(np.mean(vals)) if vals and len(vals) == len(rows) else None)
+    if all(v is None for v in out["estimated_bpp"]):  # classical codecs have no model estimate
+        del out["estimated_bpp"]
     return out
+
+
+RATE_GAP_WARNING = 0.05  # |real / estimated - 1| above this on an image is reported
+
+
+def rate_gap_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Totals over every record with an estimate: estimated and real bits, the gap, its parts (bytes)
+    and the images whose gap exceeds ``RATE_GAP_WARNING``; None without estimates."""
+    rows = [r for r in records if r.get("estimated_bits") is not None]
+    if not rows:
+        return None
+    estimated = sum(r["estimated_bits"] for r in rows)
+    real = sum(8 * r["bytes"] for r in rows)
+    parts = {k: sum(r["gap_bytes"][k] for r in rows) for k in rows[0]["gap_bytes"]}
+    over = [f"{r['image']}@{r['quality']:g}" for r in rows if r["rate_gap"] is not None
+            and abs(r["rate_gap"]) > RATE_GAP_WARNING]
+    return {"estimated_bits": estimated, "real_bits": real, "gap": real / estimated - 1.0,
+            "gap_bytes": parts, "threshold": RATE_GAP_WARNING, "over_threshold": over}
 
 
 def default_qualities(codec: Any) -> list[float]:
@@ -49,8 +71,11 @@ def code_image(codec: Any, img: np.ndarray, quality: float, backend: str,
                decode_options: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """One real encode -> ``.ncd`` bytes -> decode of one image: (record with metrics and times, decoded
     image). ``decode_options`` go to the decoder (e.g. a realism R and its generator)."""
+    learned = hasattr(codec, "estimate_bits")
+    ledger = RateLedger() if learned else None
     t0 = time.perf_counter()
-    enc = codec.compress(img, quality=quality, backend=backend)
+    enc = (codec.compress(img, quality=quality, backend=backend, ledger=ledger) if learned
+           else codec.compress(img, quality=quality, backend=backend))
     data = container.pack(enc.header, enc.sections)
     t1 = time.perf_counter()
     header, sections = container.unpack(data)
@@ -64,7 +89,24 @@ def code_image(codec: Any, img: np.ndarray, quality: float, backend: str,
             # A lossless result has no finite PSNR; it is null (and "exact": true), never Infinity.
             "psnr-rgb": None if exact else psnr_rgb(img, rec), "psnr-y": None if exact else psnr_y(img, rec),
             "ms-ssim-rgb": 1.0 if exact else ms, "ms-ssim-rgb-db": None if exact or ms is None else to_db(ms),
-            "encoding_time": t1 - t0, "decoding_time": t2 - t1}, rec
+            "encoding_time": t1 - t0, "decoding_time": t2 - t1,
+            **(rate_breakdown(codec, img, quality, enc, data, ledger) if ledger is not None else {})}, rec
+
+
+def rate_breakdown(codec: Any, img: np.ndarray, quality: float, enc: Any, data: bytes,
+                   ledger: RateLedger) -> dict[str, Any]:
+    """Estimated vs real rate of one learned encode: the model's -log2 p (``estimate_bits``), the ideal
+    code length under the integer tables, and the bytes of escapes, coder overhead, latent-codec
+    framing inside the sections and the container (header + section table)."""
+    estimated = codec.estimate_bits(img, quality)
+    pixels = img.shape[0] * img.shape[1]
+    section_bytes = sum(len(s) for s in enc.sections)
+    return {"estimated_bits": estimated, "estimated_bpp": estimated / pixels,
+            "rate_gap": 8 * len(data) / estimated - 1.0 if estimated > 0 else None,
+            "gap_bytes": {"tables": ledger.table_bits / 8.0 - estimated / 8.0,
+                          "escapes": ledger.escape_bytes, "coder": ledger.coder_overhead_bytes,
+                          "latent_framing": section_bytes - ledger.coded_bytes,
+                          "container": len(data) - section_bytes}}
 
 
 def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, Any]:
@@ -157,5 +199,8 @@ def _write(out: Path, codec_name: str, sha: str, folder, qualities: list[float],
            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                        "torch": torch.__version__, "threads": torch.get_num_threads(), "workers": workers},
            "results": _aggregate(records, qualities), "per_image": records}
+    gap = rate_gap_summary(records)
+    if gap is not None:
+        doc["rate_estimate"] = gap
     atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
     return doc

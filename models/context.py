@@ -195,8 +195,9 @@ class CheckerboardChannelContext(VariableRateImageModel):
         g, ig = self.level_gains(levels)
         y = self.g_a(x) * g
         z = self.h_a(y)
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        hyper = self.h_s(self.quantize_z(z))
+        z_hat = self.quantize_z(z)
+        z_noisy = self.perturb(z) if self.training else z_hat
+        hyper = self.h_s(z_hat)
         anchor = checkerboard(y.shape[2], y.shape[3], y.device)
         decoded, likelihoods = [], []
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
@@ -209,7 +210,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
             scales = torch.where(anchor, scales_a, scales_n)
             means = torch.where(anchor, means_a, means_n)
             inputs = torch.where(anchor, inputs_a, inputs_n)
-            v = y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5) - means
+            v = self.perturb(y_i - means)
             likelihoods.append(self.slice_likelihood(i, v, scales, inputs))
             decoded.append(round_ste(y_i - means) + means)
         x_hat = self.g_s(torch.cat(decoded, dim=1) * ig)

@@ -106,10 +106,14 @@ class VariableRateImageModel(nn.Module):
         return (1, self.M, height // 16, width // 16)
 
     def level_gains(self, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample gains for integer level indices (B,), each (B, M, 1, 1)."""
-        g = torch.exp(self.log_gain[levels])
-        ig = torch.exp(self.log_inv_gain[levels])
-        return g[:, :, None, None], ig[:, :, None, None]
+        """Per-sample gains for 0-based level indices (B,), each (B, M, 1, 1); a floating-point level
+        interpolates between its two neighbours as ``gains`` does (quality = level + 1)."""
+        if not levels.is_floating_point():
+            g = torch.exp(self.log_gain[levels])
+            ig = torch.exp(self.log_inv_gain[levels])
+            return g[:, :, None, None], ig[:, :, None, None]
+        pairs = [self.gains(float(v) + 1.0) for v in levels.tolist()]
+        return torch.cat([g for g, _ in pairs]), torch.cat([ig for _, ig in pairs])
 
     def enable_z_offsets(self) -> None:
         """Code hyper-latents around a per-channel offset held in units 2**-8 (CompressAI quantises z
@@ -130,6 +134,14 @@ class VariableRateImageModel(nn.Module):
         off = offsets.to(z.dtype).view(1, -1, 1, 1)
         return round_ste(z - off) + off
 
+    def perturb(self, v: torch.Tensor, around: torch.Tensor | None = None) -> torch.Tensor:
+        """Where the likelihood of a latent is read: with additive uniform noise in training (the usual
+        proxy), rounded on the coding grid (integers + ``around``) in eval mode, so an eval forward's
+        likelihoods are the model's own estimate of the coded rate (CompressAI's eval-mode estimate)."""
+        if self.training:
+            return v + torch.empty_like(v).uniform_(-0.5, 0.5)
+        return torch.round(v) if around is None else torch.round(v - around) + around
+
     def aux_loss(self) -> torch.Tensor:
         return sum((m.aux_loss() for m in self.modules() if isinstance(m, FactorizedDensity)),
                    torch.zeros(()))
@@ -147,7 +159,7 @@ class FactorizedPrior(VariableRateImageModel):
     def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
         g, ig = self.level_gains(levels)
         y = self.g_a(x) * g
-        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        y_noisy = self.perturb(y)
         x_hat = self.g_s(round_ste(y) * ig)
         return {"x_hat": x_hat, "likelihoods": {"y": self.y_density.likelihood(y_noisy)}}
 
@@ -181,14 +193,14 @@ class ScaleHyperprior(VariableRateImageModel):
         g, ig = self.level_gains(levels)
         y = self.g_a(x) * g
         z = self.h_a(self.hyper_input(y))
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        scales, means = self.entropy_parameters(self.quantize_z(z))
-        noise = torch.empty_like(y).uniform_(-0.5, 0.5)
+        z_hat = self.quantize_z(z)
+        z_noisy = self.perturb(z) if self.training else z_hat
+        scales, means = self.entropy_parameters(z_hat)
         if means is None:
-            y_lik = self.gaussian.likelihood(y + noise, scales)
+            y_lik = self.gaussian.likelihood(self.perturb(y), scales)
             y_hat = round_ste(y)
         else:
-            y_lik = self.gaussian.likelihood(y + noise, scales, means)
+            y_lik = self.gaussian.likelihood(self.perturb(y, means), scales, means)
             y_hat = round_ste(y - means) + means
         x_hat = self.g_s(y_hat * ig)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.z_density.likelihood(z_noisy)}}

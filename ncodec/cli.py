@@ -211,11 +211,24 @@ def cmd_eval(a: argparse.Namespace) -> int:
     doc = run_eval(a.dataset, a.codec, qualities, a.output, weights=a.weights, backend=a.backend,
                    progress=not a.no_progress, workers=a.workers)
     qualities, r = doc["qualities"], doc["results"]
-    print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'MS-SSIM':>8}")
+    estimated = r.get("estimated_bpp")
+    print(f"{'quality':>8} {'bpp':>8} {'PSNR-RGB':>9} {'PSNR-Y':>8} {'MS-SSIM':>8}"
+          + (f" {'est. bpp':>8} {'gap':>7}" if estimated else ""))
     for i, q in enumerate(qualities):
         p_rgb, p_y, ms = r["psnr-rgb"][i], r["psnr-y"][i], r["ms-ssim-rgb"][i]
-        print(f"{q:>8g} {r['bpp'][i]:8.4f} {'exact' if p_rgb is None else format(p_rgb, '.3f'):>9} "
-              f"{'exact' if p_y is None else format(p_y, '.3f'):>8} {'n/a' if ms is None else format(ms, '.4f'):>8}")
+        line = (f"{q:>8g} {r['bpp'][i]:8.4f} {'exact' if p_rgb is None else format(p_rgb, '.3f'):>9} "
+                f"{'exact' if p_y is None else format(p_y, '.3f'):>8} {'n/a' if ms is None else format(ms, '.4f'):>8}")
+        if estimated and estimated[i]:
+            line += f" {estimated[i]:8.4f} {100 * (r['bpp'][i] / estimated[i] - 1):+6.2f}%"
+        print(line)
+    gap = doc.get("rate_estimate")
+    if gap is not None:
+        parts = ", ".join(f"{k} {v:+.0f}" for k, v in gap["gap_bytes"].items())
+        print(f"real vs estimated rate: {100 * gap['gap']:+.2f} % in total (bytes: {parts})")
+        if gap["over_threshold"]:
+            shown = ", ".join(gap["over_threshold"][:5]) + (" ..." if len(gap["over_threshold"]) > 5 else "")
+            print(f"warning: real rate differs from the model's estimate by more than "
+                  f"{100 * gap['threshold']:.0f} % on {len(gap['over_threshold'])} image(s): {shown}", file=sys.stderr)
     print(f"wrote {a.output}")
     return 0
 
