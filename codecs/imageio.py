@@ -1,4 +1,5 @@
-"""Reading and writing 8-bit RGB / greyscale image files, with size limits checked before decoding."""
+"""Reading and writing 8-bit RGB / greyscale image files, with size limits checked before decoding
+(16-bit PNG/TIFF inputs are rounded to 8 bits, opaque alpha channels dropped, each with a note)."""
 
 from __future__ import annotations
 
@@ -26,21 +27,83 @@ def check_image_size(width: int, height: int) -> None:
                                     f"(each side <= {MAX_SIDE}, at most {MAX_PIXELS} pixels)")
 
 
-def image_from_pil(im: Image.Image) -> np.ndarray:
-    """uint8 array (H, W, 3) or (H, W) from an 8-bit RGB or greyscale PIL image."""
+ALPHA_REFUSED = ("no ncodec image codec carries an alpha channel; flatten the image onto a background "
+                 "first (e.g. PIL: Image.alpha_composite) or drop the alpha")
+
+
+def image_from_pil(im: Image.Image, notes: list[str] | None = None) -> np.ndarray:
+    """uint8 array (H, W, 3) or (H, W) from an 8-bit RGB or greyscale PIL image. An alpha channel that
+    is fully opaque is dropped (with a note appended to ``notes``); a transparent one is refused."""
     check_image_size(*im.size)
     mode = im.mode
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-        raise UnsupportedInputError(f"images with an alpha channel are not supported (mode {mode})")
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F", "1"):
-        raise UnsupportedInputError(f"only 8-bit RGB and greyscale images are supported (mode {mode})")
+        rgba = im.convert("LA" if mode == "LA" else "RGBA")
+        alpha = np.asarray(rgba.getchannel("A"))
+        if int(alpha.min()) < 255:
+            raise UnsupportedInputError(f"the image has transparent pixels (mode {mode}): {ALPHA_REFUSED}")
+        if notes is not None:
+            notes.append(f"the alpha channel (mode {mode}) is fully opaque: dropped, the colours are coded")
+        return np.asarray(rgba.convert("L" if mode == "LA" else "RGB"), dtype=np.uint8).copy()
+    if mode in ("I", "F"):
+        raise UnsupportedInputError(f"only 8- and 16-bit RGB and greyscale images are supported (mode {mode})")
+    if mode == "1":
+        if notes is not None:
+            notes.append("bilevel input: coded as 8-bit greyscale (0 and 255)")
+        return np.asarray(im.convert("L"), dtype=np.uint8).copy()
     if mode == "L":
         return np.asarray(im, dtype=np.uint8).copy()
     return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read PNG/JPEG/PPM/WebP/... as uint8 (H, W, 3) or (H, W); one-line errors for bad input."""
+def to_8bit(samples: np.ndarray) -> np.ndarray:
+    """16-bit samples (0..65535) to the nearest 8-bit ones (v * 255 / 65535, rounded half up)."""
+    v = samples.astype(np.uint32)
+    return ((v * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _sixteen_bit(p: Path, im: Image.Image) -> bool:
+    """True for a 16-bit-per-sample PNG or TIFF (Pillow reads 16-bit RGB ones as 8 bits, silently)."""
+    if im.format == "PNG":
+        with open(p, "rb") as f:
+            head = f.read(26)
+        return len(head) == 26 and head[24] == 16  # IHDR bit depth
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _read_16bit(p: Path, notes: list[str] | None) -> np.ndarray:
+    import imagecodecs
+
+    try:
+        arr = np.asarray(imagecodecs.imread(str(p)))
+    except Exception as exc:
+        raise UnsupportedInputError(f"cannot read the 16-bit image {p} ({type(exc).__name__})") from None
+    if arr.dtype != np.uint16:
+        raise UnsupportedInputError(f"{p}: expected 16-bit samples, found {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # grey + alpha, RGB + alpha
+        if int(arr[:, :, -1].min()) < 65535:
+            raise UnsupportedInputError(f"the image has transparent pixels (16-bit): {ALPHA_REFUSED}")
+        if notes is not None:
+            notes.append("the 16-bit alpha channel is fully opaque: dropped, the colours are coded")
+        arr = arr[:, :, :-1]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise UnsupportedInputError(f"{p}: unsupported 16-bit layout {arr.shape}")
+    check_image_size(arr.shape[1], arr.shape[0])
+    if notes is not None:
+        notes.append("16-bit input: coded at 8 bits (each sample rounded to v * 255 / 65535); "
+                     "no ncodec image codec codes more than 8 bits per sample")
+    return np.ascontiguousarray(to_8bit(arr))
+
+
+def read_image(path: str | os.PathLike[str], notes: list[str] | None = None) -> np.ndarray:
+    """Read PNG/JPEG/PPM/WebP/TIFF/... as uint8 (H, W, 3) or (H, W); one-line errors for bad input.
+
+    16-bit PNG and TIFF files are rounded to 8 bits, and an opaque alpha channel is dropped; either
+    appends a one-line note to ``notes`` (the CLI prints them), so the change is never silent."""
     p = Path(path)
     if not p.exists():
         raise UnsupportedInputError(f"input file not found: {p}")
@@ -48,13 +111,22 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise UnsupportedInputError(f"input is not a regular file: {p}")
     if p.stat().st_size == 0:
         raise UnsupportedInputError(f"input file is empty: {p}")
+    if p.suffix.lower() == ".y4m":  # a 4:2:0 still (codecs/yuvstill.py)
+        from ncodec.codecs.yuvstill import read_y4m_planes, yuv420_to_rgb
+
+        planes = read_y4m_planes(p, notes)
+        if notes is not None:
+            notes.append("Y'CbCr 4:2:0 input: coded as RGB (BT.709 limited range, chroma repeated 2x2)")
+        return yuv420_to_rgb(*planes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 check_image_size(*im.size)
+                if _sixteen_bit(p, im):
+                    return _read_16bit(p, notes)
                 im.load()
-                return image_from_pil(im)
+                return image_from_pil(im, notes)
     except UnsupportedInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

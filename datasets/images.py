@@ -27,11 +27,14 @@ def data_root() -> Path:
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """Sorted image files of a folder; a clear error if it is missing or holds none."""
+    """Sorted image files of a folder (single-frame 4:2:0 ``.y4m`` stills included); a clear error if
+    it is missing or holds none."""
     path = Path(folder)
     if not path.is_dir():
         raise UnsupportedInputError(f"image folder not found: {path} (set NCODEC_DATA to the data root)")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    from ncodec.codecs.yuvstill import is_y4m_still
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES or is_y4m_still(p))
     if not files:
         raise UnsupportedInputError(f"no images in {path}")
     return files

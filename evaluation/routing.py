@@ -19,7 +19,7 @@ def eval_route(dataset: str | os.PathLike, codec: str) -> str:
 
     Video and 3D codecs always get their evaluator. An image codec evaluates the images of a folder
     (clips beside them are ignored); it codes frame by frame only when given a clip, or a folder that
-    holds clips and no images.
+    holds clips and no images (a folder of single-frame ``.y4m`` files holds 4:2:0 stills: images).
     """
     if codec in VIDEO_BASELINES:
         return "video"
@@ -49,4 +49,8 @@ def eval_route(dataset: str | os.PathLike, codec: str) -> str:
     suffixes = {f.suffix.lower() for f in path.iterdir() if f.is_file()}
     if suffixes & set(IMAGE_SUFFIXES):
         return "image"
+    from ncodec.codecs.yuvstill import is_y4m_still
+
+    if ".y4m" in suffixes and all(is_y4m_still(f) for f in path.glob("*.y4m")):
+        return "image"  # a folder of 4:2:0 stills (single-frame y4m), measured with PSNR-Y/U/V
     return "video" if suffixes & (VIDEO_SUFFIXES | {".yuv"}) else "image"

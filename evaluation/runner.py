@@ -31,15 +31,16 @@ SCHEMA = "ncodec-eval/1"
 
 def _aggregate(records: list[dict[str, Any]], qualities: list[float]) -> dict[str, list[float | None]]:
     keys = ("bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-rgb-db", "encoding_time", "decoding_time",
-            "estimated_bpp")
+            "estimated_bpp", "psnr-yuv-y", "psnr-yuv-u", "psnr-yuv-v")
     out: dict[str, list[float | None]] = {k: [] for k in keys}
     for q in qualities:
         rows = [r for r in records if r["quality"] == q]
         for k in keys:
             vals = [r[k] for r in rows if r.get(k) is not None]
             out[k].append(float(np.mean(vals)) if vals and len(vals) == len(rows) else None)
-    if all(v is None for v in out["estimated_bpp"]):  # classical codecs have no model estimate
-        del out["estimated_bpp"]
+    for k in ("estimated_bpp", "psnr-yuv-y", "psnr-yuv-u", "psnr-yuv-v"):
+        if all(r.get(k) is None for r in records):  # classical codecs: no estimate; RGB files: no YUV planes
+            del out[k]
     return out
 
 
@@ -110,7 +111,15 @@ def rate_breakdown(codec: Any, img: np.ndarray, quality: float, enc: Any, data: 
 
 
 def code_one(codec: Any, path: Path, quality: float, backend: str) -> dict[str, Any]:
-    """``code_image`` of one image file; the record names the image."""
+    """``code_image`` of one image file; the record names the image. A 4:2:0 still (``.y4m``) also
+    gets PSNR of its Y, U and V planes (``codecs.yuvstill.psnr_yuv``)."""
+    if path.suffix.lower() == ".y4m":
+        from ncodec.codecs.yuvstill import psnr_yuv, read_y4m_planes, yuv420_to_rgb
+
+        planes = read_y4m_planes(path)
+        record, decoded = code_image(codec, yuv420_to_rgb(*planes), quality, backend)
+        yuv = psnr_yuv(planes, decoded)
+        return {"image": path.name} | record | {f"psnr-yuv-{k}": v for k, v in yuv.items()}
     record, _ = code_image(codec, read_image(path), quality, backend)
     return {"image": path.name} | record
 

@@ -40,8 +40,19 @@ class Bitstream:
                                 realism_decoder=decoder)
 
 
-def _read_input_image(src: PathLike | np.ndarray | bytes) -> np.ndarray:
+def _read_input_image(src: PathLike | np.ndarray | bytes, notes: list[str] | None = None,
+                      size: tuple[int, int] | None = None) -> np.ndarray:
     from ncodec.codecs.imageio import image_from_pil, read_image
+
+    if isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() == ".yuv":
+        from ncodec.codecs.yuvstill import read_yuv_planes, yuv420_to_rgb
+
+        if size is None:
+            raise UsageError("a raw .yuv still needs its size: --size WIDTHxHEIGHT (8-bit planar 4:2:0)")
+        planes = read_yuv_planes(src, size[0], size[1], notes)
+        if notes is not None:
+            notes.append("Y'CbCr 4:2:0 input: coded as RGB (BT.709 limited range, chroma repeated 2x2)")
+        return yuv420_to_rgb(*planes)
 
     if isinstance(src, np.ndarray):
         if src.dtype != np.uint8 or not (src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (1, 3))):
@@ -62,12 +73,12 @@ def _read_input_image(src: PathLike | np.ndarray | bytes) -> np.ndarray:
 
                 check_image_size(*im.size)
                 im.load()
-                return image_from_pil(im)
+                return image_from_pil(im, notes)
         except UnsupportedInputError:
             raise
         except Exception as exc:
             raise UnsupportedInputError(f"input bytes are not a readable image ({type(exc).__name__})") from None
-    return read_image(src)
+    return read_image(src, notes)
 
 
 def _check_output(dst: PathLike, force: bool) -> None:
@@ -126,6 +137,10 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     raw size); ``progress`` shows the fit's progress bar, ``fit_effort`` scales its steps and ``group_frames`` sets the
     frames per network (default 16). A stopped video fit resumes from ``dst.fit``.
 
+    Images may also be 16-bit PNG/TIFF (rounded to 8 bits), RGBA with an opaque alpha (dropped),
+    single-frame 8-bit 4:2:0 ``.y4m`` files or, with an image ``codec`` and ``size``, raw 4:2:0 ``.yuv``
+    frames (coded as BT.709 RGB); each such change is noted in ``encode.last_stats["notes"]``.
+
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
     ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
     the target (``codecs.ratecontrol``); ``encode.last_stats["target"]`` says how it landed.
@@ -160,7 +175,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if _is_point_input(src, codec):
         return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                               weights=weights, color_step=color_step)
-    image = _read_input_image(src)
+    notes: list[str] = []
+    image = _read_input_image(src, notes, size)
     model = load_codec(codec or DEFAULT_CODEC, weights)
     t1 = time.perf_counter()
     target: dict[str, Any] | None = None
@@ -182,6 +198,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
                          "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
     if target is not None:
         encode.last_stats["target"] = target
+    if notes:
+        encode.last_stats["notes"] = notes
     return data
 
 
@@ -215,6 +233,10 @@ def _is_video_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bo
     if not isinstance(src, (str, os.PathLike)):
         return False
     p = Path(src)
+    from ncodec.codecs.yuvstill import is_y4m_still
+
+    if is_y4m_still(p):  # one frame: a still image for the default image codec
+        return False
     return p.suffix.lower() in VIDEO_SUFFIXES | {".yuv"} or p.is_dir()
 
 
@@ -327,8 +349,6 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     encode.last_stats = {"bytes": len(data), "points": len(cloud), "voxels": len(result.voxels.coords),
                          "bits_per_input_point": 8 * len(data) / len(cloud), "load_s": t1 - t0,
                          "encode_s": t2 - t1, "quality": result.header.quality, "codec": result.header.codec}
-    if target is not None:
-        encode.last_stats["target"] = target
     return data
 
 

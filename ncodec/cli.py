@@ -79,6 +79,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
                group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp)
     s = api.encode.last_stats
+    for note in s.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     _summary("encoded", s, f" (codec {s['codec']}, quality {s['quality']:g}) -> {a.output}")
     if "target" in s:
         print(f"target: {s['target']['explain']}")
@@ -412,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="point clouds with colours: quantisation step of the colour transform (default 8; 0: no colours)")
     e.add_argument("--frames", type=int, default=None, help="video: code at most N frames")
     e.add_argument("--size", default=None,
-                   help="video: WxH to scale and centre-crop the frames to (raw .yuv input: its size)")
+                   help="video: WxH to scale and centre-crop the frames to; raw .yuv input (a clip, or a 4:2:0 "
+                        "still for an image codec): its size")
     e.add_argument("--fit-effort", type=float, default=1.0,
                    help="video: scale the fitting steps of the quality level (faster previews below 1)")
     e.add_argument("--group-frames", type=int, default=None,
