@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ncodec.codecs import qualitymap
 from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
 from ncodec.codecs.latent import LatentCodec, latent_codec_class
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
@@ -138,12 +139,19 @@ class LearnedImageCodec:
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", tile: int = DEFAULT_TILE, ledger: RateLedger | None = None) -> EncodeResult:
-        """uint8 (H, W, 3) or (H, W) -> header + sections; a ``ledger`` records where the coded bytes go."""
+                 device: str = "cpu", tile: int = DEFAULT_TILE, ledger: RateLedger | None = None,
+                 quality_map: np.ndarray | None = None) -> EncodeResult:
+        """uint8 (H, W, 3) or (H, W) -> header + sections; a ``ledger`` records where the coded bytes go.
+
+        ``quality_map`` (H, W) of qualities in [1, levels] replaces the uniform ``quality``: each latent
+        cell takes the largest quality of its pixels, and the per-cell qualities travel in one more
+        section (``codecs/qualitymap.py``); the header's quality is then the map's maximum."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
+        if quality_map is not None:
+            quality = self._check_quality_map(quality_map, image.shape[:2])
         q = self._quality(quality)
         coder = self.coder(backend, device)
         if ledger is not None:
@@ -154,16 +162,38 @@ class LearnedImageCodec:
         x_full = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
         model = self.latent.encoder_model().to(device)
         dtype = next(model.parameters()).dtype
-        sections, latents = [], []
+        sections, latents, cells = [], [], []
         for top, left, th, tw in self.tiles(h, w, tile):
             x = self._pad(x_full[:, :, top:top + th, left:left + tw]).to(device=device, dtype=dtype)
-            tile_sections, tile_latents = self.latent.encode(model.analysis(x, q), q, coder)
+            gain_quality: float | torch.Tensor = q
+            if quality_map is not None:
+                _, _, lh, lw = self.model.latent_shape(x.shape[2], x.shape[3])
+                cell = qualitymap.latent_cells(quality_map[top:top + th, left:left + tw], x.shape[2] // lh, lh, lw)
+                cells.append(cell)
+                gain_quality = torch.from_numpy(cell)[None, None]
+            tile_sections, tile_latents = self.latent.encode(model.analysis(x, gain_quality), q, coder)
             sections.extend(tile_sections)
             latents.append(tile_latents)
+        metadata = {"tile": tile, **self.latent.header_metadata(q)}
+        if quality_map is not None:
+            sections.append(qualitymap.pack_section(cells))
+            metadata[qualitymap.QMAP_KEY] = 1
         header = Header(codec=self.name, modality="image", weights_sha256=self.sha256[:16],
                         backend=coder.backend_id, backend_version=coder.version, quality=q,
-                        shape=(channels, h, w), metadata={"tile": tile, **self.latent.header_metadata(q)})
+                        shape=(channels, h, w), metadata=metadata)
         return EncodeResult(header, sections, latents)
+
+    def _check_quality_map(self, quality_map: np.ndarray, shape: tuple[int, ...]) -> float:
+        """Validate a pixel quality map; returns its maximum (the header's quality)."""
+        if not getattr(self.model, "supports_quality_map", False):
+            raise UsageError(f"{self.name} has discrete rate points without per-position gains: "
+                             "quality maps and --roi need a gain-based variable-rate codec")
+        qmap = np.asarray(quality_map, dtype=np.float64)
+        if qmap.shape != tuple(shape):
+            raise UsageError(f"quality map is {qmap.shape[1]}x{qmap.shape[0]}, the image is {shape[1]}x{shape[0]}")
+        if not np.isfinite(qmap).all() or qmap.min() < 1.0 or qmap.max() > self.levels:
+            raise UsageError(f"quality map values must lie in [1, {self.levels}] for {self.name}")
+        return float(qmap.max())
 
     @torch.inference_mode()
     def estimate_bits(self, image: np.ndarray, quality: float | None = None, tile: int = DEFAULT_TILE) -> float:
@@ -224,6 +254,8 @@ class LearnedImageCodec:
             raise BitstreamError(f"quality {q} outside [1, {self.levels}]")
         tiles = self.tiles(h, w, tile)
         per_tile = self.latent.sections_per_tile(q, header.metadata)
+        if self._quality_maps(header, sections, tiles) is not None:
+            sections = sections[:-1]  # the quality map, parsed by ``_quality_maps``
         if len(sections) != per_tile * len(tiles):
             raise BitstreamError(f"expected {per_tile * len(tiles)} sections, found {len(sections)}")
         out = []
@@ -233,6 +265,20 @@ class LearnedImageCodec:
             out.append(self.latent.decode(sections[per_tile * i:per_tile * (i + 1)], shape, q, header.metadata, coder))
         return out, tiles, q
 
+    def _quality_maps(self, header: Header, sections: list[bytes],
+                      tiles: list[tuple[int, int, int, int]]) -> list[np.ndarray] | None:
+        """Per-tile latent-cell qualities of a stream with a quality-map section (its last), else None."""
+        flag = header.metadata.get(qualitymap.QMAP_KEY)
+        if flag is None:
+            return None
+        if flag != 1 or isinstance(flag, bool) or not getattr(self.model, "supports_quality_map", False):
+            raise BitstreamError("invalid quality-map flag in metadata")
+        if not sections:
+            raise BitstreamError("quality-map section missing")
+        d = self.downsample
+        shapes = [tuple(self.model.latent_shape(-(-th // d) * d, -(-tw // d) * d)[2:]) for _, _, th, tw in tiles]
+        return qualitymap.unpack_section(sections[-1], shapes, self.levels)
+
     @torch.inference_mode()
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu", realism: float = 0.0,
                    realism_decoder: Any = None) -> np.ndarray:
@@ -241,6 +287,7 @@ class LearnedImageCodec:
         ``realism`` R > 0 runs ``realism_decoder`` (``codecs.realism.RealismDecoder``) on top of the
         synthesis, with noise seeded by the stream; R = 0 is the MSE decoder and never touches it."""
         latents, tiles, q = self.decompress_latents(header, sections, device)
+        maps = self._quality_maps(header, sections, tiles)
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
@@ -253,11 +300,13 @@ class LearnedImageCodec:
 
             noise = torch.Generator(device="cpu").manual_seed(stream_seed(sections))
         result = np.empty((h, w, 3), dtype=np.uint8)
-        for lat, (top, left, th, tw) in zip(latents, tiles):
+        for i, (lat, (top, left, th, tw)) in enumerate(zip(latents, tiles)):
             y_hat = self.latent.y_hat(lat, device, dtype)
-            x_hat = model.synthesis(y_hat, q)
+            gain_quality: float | torch.Tensor = q if maps is None else torch.from_numpy(maps[i])[None, None]
+            x_hat = model.synthesis(y_hat, gain_quality)
             if noise is not None:
-                x_hat = realism_decoder.apply(model.synthesis_input(y_hat, q), x_hat.clamp(0, 1), realism, noise)
+                x_hat = realism_decoder.apply(model.synthesis_input(y_hat, gain_quality), x_hat.clamp(0, 1),
+                                              realism, noise)
             x_hat = x_hat[:, :, :th, :tw].clamp(0, 1).mul(255).round().byte().cpu()
             result[top:top + th, left:left + tw] = x_hat[0].permute(1, 2, 0).numpy()
         if channels == 1:

@@ -44,6 +44,7 @@ class VariableRateImageModel(nn.Module):
     ``forward(x, levels)`` returning the reconstruction and the likelihoods of every latent."""
 
     kind = "base"
+    supports_quality_map = True  # gains per latent position (region-of-interest coding)
     downsample = 16  # total stride of the analysis transform
     latent_codec = "factorized"  # the latent-codec family that codes y (codecs/latent.py)
 
@@ -80,12 +81,30 @@ class VariableRateImageModel(nn.Module):
             if isinstance(density, FactorizedDensity):
                 setattr(self, attr, FactorizedDensity(density.channels, filters=self.density_filters))
 
-    def gains(self, quality: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(gain, inverse gain), each (1, M, 1, 1), for a float quality in [1, levels]."""
+    def gains(self, quality: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, inverse gain), each (1, M, 1, 1), for a float quality in [1, levels]; for a quality
+        map (1, 1, h, w) on the latent grid (region-of-interest coding), each (1, M, h, w)."""
+        if isinstance(quality, torch.Tensor):
+            return self._gain_map(quality)
         lo, hi, t = gain_weights(quality, self.levels)
         g = torch.exp(self.log_gain[lo] * (1 - t) + self.log_gain[hi] * t)
         ig = torch.exp(self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[hi] * t)
         return g.view(1, -1, 1, 1), ig.view(1, -1, 1, 1)
+
+    def _gain_map(self, qmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-position gains of a quality map, interpolated between levels exactly as ``gains`` does."""
+        pos = qmap[0, 0].double() - 1.0  # (h, w)
+        if bool((pos < 0).any()) or bool((pos > self.levels - 1).any()) or bool(torch.isnan(pos).any()):
+            raise ValueError(f"quality map values must lie in [1, {self.levels}]")
+        lo = pos.floor().long().clamp_max(self.levels - 1)
+        hi = (lo + 1).clamp_max(self.levels - 1)
+        t = (pos - lo.double()).unsqueeze(-1)  # (h, w, 1)
+
+        def blend(table: torch.Tensor) -> torch.Tensor:
+            value = table.double()[lo] * (1 - t) + table.double()[hi] * t  # (h, w, M)
+            return torch.exp(value).permute(2, 0, 1)[None].to(table.dtype)
+
+        return blend(self.log_gain), blend(self.log_inv_gain)
 
     def analysis(self, x: torch.Tensor, quality: float) -> torch.Tensor:
         """Encoder: pixels in [0, 1] -> the latent the latent codec codes (gain-scaled for the rate)."""

@@ -128,7 +128,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            weights: PathLike | None = None, force: bool = False, color_step: float | None = None,
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
            fit_effort: float = 1.0, group_frames: int | None = None, target_size: int | None = None,
-           target_bpp: float | None = None) -> bytes:
+           target_bpp: float | None = None, quality_map: PathLike | np.ndarray | None = None,
+           roi: list[str] | None = None) -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
@@ -140,6 +141,11 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     Images may also be 16-bit PNG/TIFF (rounded to 8 bits), RGBA with an opaque alpha (dropped),
     single-frame 8-bit 4:2:0 ``.y4m`` files or, with an image ``codec`` and ``size``, raw 4:2:0 ``.yuv``
     frames (coded as BT.709 RGB); each such change is noted in ``encode.last_stats["notes"]``.
+
+    Region of interest (gain-based learned image codecs): ``quality_map`` (a greyscale image of the
+    input's size, grey 0..255 -> quality 1..levels, or an (H, W) array of qualities) or ``roi``
+    rectangles ``"x,y,w,h:Q"`` over a background of ``quality`` (default 1) vary the quality over the
+    image; the map travels in the bitstream (``codecs/qualitymap.py``).
 
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
     ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
@@ -164,6 +170,11 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     targeted = target_size is not None or target_bpp is not None
     if targeted and quality is not None:
         raise UsageError("give either a quality or a target size/bpp, not both")
+    spatial = quality_map is not None or bool(roi)
+    if spatial and targeted:
+        raise UsageError("a quality map or --roi sets the qualities itself: no target size with it")
+    if quality_map is not None and roi:
+        raise UsageError("give either a quality map or --roi rectangles, not both")
     t0 = time.perf_counter()
     if targeted and (_is_video_input(src, codec) or _is_point_input(src, codec)):
         raise UsageError("--target-size/--target-bpp apply to images: a video or 3D trial encode is a full "
@@ -187,6 +198,20 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
         outcome = encode_to_size(model, image, budget, backend=backend, device=device)
         result, data = outcome.result, outcome.data
         target = {**describe(outcome), "explain": outcome.explain()}
+    elif spatial:
+        from ncodec.codecs import qualitymap
+
+        if not hasattr(model, "estimate_bits"):  # classical codecs have one quality per image
+            raise UsageError(f"{model.name} has no spatial quality: quality maps and --roi need a learned codec")
+        h, w = image.shape[:2]
+        if roi:
+            qmap = qualitymap.roi_map(roi, h, w, 1.0 if quality is None else float(quality), model.levels)
+        elif isinstance(quality_map, np.ndarray):
+            qmap = quality_map
+        else:
+            qmap = qualitymap.read_quality_map(quality_map, h, w, model.levels)
+        result = model.compress(image, backend=backend, device=device, quality_map=qmap)
+        data = container.pack(result.header, result.sections)
     else:
         result = model.compress(image, quality=quality, backend=backend, device=device)
         data = container.pack(result.header, result.sections)

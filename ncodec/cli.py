@@ -77,7 +77,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
     api.encode(a.input, a.output, codec=a.codec, quality=a.quality, backend=a.backend, device=a.device,
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
-               group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp)
+               group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp,
+               quality_map=a.quality_map, roi=a.roi)
     s = api.encode.last_stats
     for note in s.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
@@ -403,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codec", default=None, help="registered codec (`ncodec models`); default by input: "
                                                  "mean-scale-hyperprior for images, octree-pc for 3D, inr-video for video")
     e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
+    e.add_argument("--quality-map", default=None, metavar="MAP.png",
+                   help="learned image codecs: per-pixel quality from a greyscale image of the input's size "
+                        "(grey 0 = quality 1 ... 255 = the highest); carried in the bitstream")
+    e.add_argument("--roi", action="append", default=None, metavar="x,y,w,h:Q",
+                   help="learned image codecs: a rectangle coded at quality Q over a background of --quality "
+                        "(default 1); repeatable, later rectangles win")
     e.add_argument("--target-size", type=int, default=None, metavar="BYTES",
                    help="images: the largest file at or under BYTES (real trial encodes over the quality grid)")
     e.add_argument("--target-bpp", type=float, default=None, metavar="B",
