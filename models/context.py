@@ -191,12 +191,11 @@ class CheckerboardChannelContext(VariableRateImageModel):
         """Likelihood of the noisy centred values ``v`` = y - mean of slice ``i`` (Gaussian here)."""
         return self.gaussian.likelihood(v, scales)
 
-    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
-        g, ig = self.level_gains(levels)
-        y = self.g_a(x) * g
+    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mode = self.rounding(mode)
         z = self.h_a(y)
         z_hat = self.quantize_z(z)
-        z_noisy = self.perturb(z) if self.training else z_hat
+        z_read = self.perturb(z, mode=mode) if mode == "noise" else z_hat
         hyper = self.h_s(z_hat)
         anchor = checkerboard(y.shape[2], y.shape[3], y.device)
         decoded, likelihoods = [], []
@@ -210,12 +209,10 @@ class CheckerboardChannelContext(VariableRateImageModel):
             scales = torch.where(anchor, scales_a, scales_n)
             means = torch.where(anchor, means_a, means_n)
             inputs = torch.where(anchor, inputs_a, inputs_n)
-            v = self.perturb(y_i - means)
+            v = self.perturb(y_i - means, mode=mode)
             likelihoods.append(self.slice_likelihood(i, v, scales, inputs))
             decoded.append(round_ste(y_i - means) + means)
-        x_hat = self.g_s(torch.cat(decoded, dim=1) * ig)
-        return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(likelihoods, dim=1),
-                                                "z": self.z_density.likelihood(z_noisy)}}
+        return torch.cat(decoded, dim=1), {"y": torch.cat(likelihoods, dim=1), "z": self.z_density.likelihood(z_read)}
 
 
 class CheckerboardChannelGMM(CheckerboardChannelContext):

@@ -153,13 +153,37 @@ class VariableRateImageModel(nn.Module):
         off = offsets.to(z.dtype).view(1, -1, 1, 1)
         return round_ste(z - off) + off
 
-    def perturb(self, v: torch.Tensor, around: torch.Tensor | None = None) -> torch.Tensor:
-        """Where the likelihood of a latent is read: with additive uniform noise in training (the usual
-        proxy), rounded on the coding grid (integers + ``around``) in eval mode, so an eval forward's
+    def rounding(self, mode: str | None) -> str:
+        """How ``latent_forward`` reads likelihoods: ``noise`` (training's additive uniform noise),
+        ``round`` (rounded on the coding grid: the eval-mode estimate of the coded rate) or ``ste``
+        (rounded with a straight-through gradient: encoder-side latent refinement). None: by mode."""
+        return mode or ("noise" if self.training else "round")
+
+    def perturb(self, v: torch.Tensor, around: torch.Tensor | None = None, mode: str | None = None) -> torch.Tensor:
+        """Where the likelihood of a latent is read (see ``rounding``): with additive uniform noise in
+        training, rounded on the coding grid (integers + ``around``) otherwise, so an eval forward's
         likelihoods are the model's own estimate of the coded rate (CompressAI's eval-mode estimate)."""
-        if self.training:
+        mode = self.rounding(mode)
+        if mode == "noise":
             return v + torch.empty_like(v).uniform_(-0.5, 0.5)
-        return torch.round(v) if around is None else torch.round(v - around) + around
+        rnd = round_ste if mode == "ste" else torch.round
+        return rnd(v) if around is None else rnd(v - around) + around
+
+    def lambda_at(self, quality: float) -> float:
+        """The rate-distortion weight of a float quality: the levels' lambdas interpolated geometrically,
+        as the gains are (the objective encoder-side refinement minimises)."""
+        lo, hi, t = gain_weights(quality, self.levels)
+        return math.exp(math.log(self.lambdas[lo]) * (1 - t) + math.log(self.lambdas[hi]) * t)
+
+    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The gain-scaled latent ``y`` -> (ŷ before the inverse gain, likelihoods of everything coded)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
+        """Training/eval forward: reconstruction and the likelihood of every coded latent."""
+        g, ig = self.level_gains(levels)
+        y_hat, likelihoods = self.latent_forward(self.g_a(x) * g)
+        return {"x_hat": self.g_s(y_hat * ig), "likelihoods": likelihoods}
 
     def aux_loss(self) -> torch.Tensor:
         return sum((m.aux_loss() for m in self.modules() if isinstance(m, FactorizedDensity)),
@@ -175,12 +199,8 @@ class FactorizedPrior(VariableRateImageModel):
         super().__init__(N, M, lambdas)
         self.y_density = FactorizedDensity(M)
 
-    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
-        g, ig = self.level_gains(levels)
-        y = self.g_a(x) * g
-        y_noisy = self.perturb(y)
-        x_hat = self.g_s(round_ste(y) * ig)
-        return {"x_hat": x_hat, "likelihoods": {"y": self.y_density.likelihood(y_noisy)}}
+    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return round_ste(y), {"y": self.y_density.likelihood(self.perturb(y, mode=mode))}
 
 
 class ScaleHyperprior(VariableRateImageModel):
@@ -208,21 +228,19 @@ class ScaleHyperprior(VariableRateImageModel):
     def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.split_params(self.h_s(z_hat))
 
-    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
-        g, ig = self.level_gains(levels)
-        y = self.g_a(x) * g
+    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mode = self.rounding(mode)
         z = self.h_a(self.hyper_input(y))
         z_hat = self.quantize_z(z)
-        z_noisy = self.perturb(z) if self.training else z_hat
+        z_read = self.perturb(z, mode=mode) if mode == "noise" else z_hat
         scales, means = self.entropy_parameters(z_hat)
         if means is None:
-            y_lik = self.gaussian.likelihood(self.perturb(y), scales)
+            y_lik = self.gaussian.likelihood(self.perturb(y, mode=mode), scales)
             y_hat = round_ste(y)
         else:
-            y_lik = self.gaussian.likelihood(self.perturb(y, means), scales, means)
+            y_lik = self.gaussian.likelihood(self.perturb(y, means, mode), scales, means)
             y_hat = round_ste(y - means) + means
-        x_hat = self.g_s(y_hat * ig)
-        return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.z_density.likelihood(z_noisy)}}
+        return y_hat, {"y": y_lik, "z": self.z_density.likelihood(z_read)}
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
