@@ -22,6 +22,7 @@ from PIL import Image, features
 
 from ncodec.codecs.container import EncodeResult, Header
 from ncodec.codecs.imageio import check_image_size
+from ncodec.codecs.refine import check_effort
 from ncodec.errors import BitstreamError, MissingDependencyError, ModelMismatchError, UnsupportedInputError, UsageError
 
 NO_WEIGHTS = "0" * 16
@@ -48,7 +49,8 @@ class ClassicalImageCodec(ABC):
         """Version of the library that wrote the payload (Pillow, imagecodecs, PyAV), for the header."""
 
     @abstractmethod
-    def encode_payload(self, image: np.ndarray, quality: int) -> bytes: ...
+    def encode_payload(self, image: np.ndarray, quality: int, effort: str = "default") -> bytes:
+        """The codec's payload; ``effort`` (fast, default, best) picks the library's speed/effort knob."""
 
     @abstractmethod
     def decode_payload(self, payload: bytes, channels: int, height: int, width: int) -> np.ndarray: ...
@@ -78,13 +80,14 @@ class ClassicalImageCodec(ABC):
         return int(q)
 
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", tile: int = 0) -> EncodeResult:
-        """Code ``image`` (uint8, HxW or HxWx3); ``backend``, ``device`` and ``tile`` do not apply."""
+                 device: str = "cpu", tile: int = 0, effort: str = "default") -> EncodeResult:
+        """Code ``image`` (uint8, HxW or HxWx3); ``backend``, ``device`` and ``tile`` do not apply;
+        ``effort`` maps to the library's own knob (``EFFORT``; codecs without one ignore it)."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
         self.check_available()
         q = self._quality(quality)
-        payload = self.encode_payload(np.ascontiguousarray(image), q)
+        payload = self.encode_payload(np.ascontiguousarray(image), q, check_effort(effort))
         channels = 1 if image.ndim == 2 else 3
         header = Header(codec=self.name, modality="image", weights_sha256=NO_WEIGHTS, backend=0,
                         backend_version=self.library_version(), quality=float(q),
@@ -129,9 +132,10 @@ class PillowCodec(ClassicalImageCodec):
     def library_version(self) -> str:
         return Image.__version__  # the library is implied by the codec name; every file stores this
 
-    def encode_payload(self, image: np.ndarray, quality: int) -> bytes:
+    def encode_payload(self, image: np.ndarray, quality: int, effort: str = "default") -> bytes:
         buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format=self.pil_format, **self.options(quality))
+        options = {**self.options(quality), **PILLOW_EFFORT.get(self.name, {}).get(effort, {})}
+        Image.fromarray(image).save(buf, format=self.pil_format, **options)
         return buf.getvalue()
 
     def decode_payload(self, payload: bytes, channels: int, height: int, width: int) -> np.ndarray:
@@ -173,8 +177,9 @@ class JpegXLCodec(ClassicalImageCodec):
     def library_version(self) -> str:
         return self._lib().__version__
 
-    def encode_payload(self, image: np.ndarray, quality: int) -> bytes:
-        return bytes(self._lib().jpegxl_encode(image, distance=_jxl_distance(quality), effort=self.effort,
+    def encode_payload(self, image: np.ndarray, quality: int, effort: str = "default") -> bytes:
+        level = {"fast": 3, "default": self.effort, "best": 9}[effort]
+        return bytes(self._lib().jpegxl_encode(image, distance=_jxl_distance(quality), effort=level,
                                                numthreads=1))
 
     def decode_payload(self, payload: bytes, channels: int, height: int, width: int) -> np.ndarray:
@@ -263,13 +268,14 @@ class HevcIntraCodec(ClassicalImageCodec):
     def library_version(self) -> str:
         return self._av().__version__
 
-    def encode_payload(self, image: np.ndarray, quality: int) -> bytes:
+    def encode_payload(self, image: np.ndarray, quality: int, effort: str = "default") -> bytes:
         av = self._av()
+        preset = {"fast": "ultrafast", "default": self.preset, "best": "veryslow"}[effort]
         rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         h, w = image.shape[:2]
         ctx = av.CodecContext.create("libx265", "w")
         ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuv444p"
-        ctx.options = {"preset": self.preset, "tune": "psnr",
+        ctx.options = {"preset": preset, "tune": "psnr",
                        "x265-params": f"qp={quality}:keyint=1:info=0:frame-threads=1:pools=1:log-level=error:"
                                       "range=full:colorprim=bt470bg:transfer=smpte170m:colormatrix=smpte170m"}
         frame = av.VideoFrame.from_ndarray(rgb_to_ycbcr(rgb), format="yuv444p")
@@ -289,6 +295,15 @@ class HevcIntraCodec(ClassicalImageCodec):
         planes = frames[0].to_ndarray()
         return planes[0] if channels == 1 else ycbcr_to_rgb(planes)
 
+
+# --effort per Pillow codec (merged over the quality's options; "default" is each codec's own setting).
+# jpeg: Huffman-table optimisation (same pixels); webp: method (6 is already libwebp's slowest);
+# avif: libavif speed. jpeg2000 and the lossless references have no effort knob here.
+PILLOW_EFFORT: dict[str, dict[str, dict[str, Any]]] = {
+    "jpeg": {"best": {"optimize": True}},
+    "webp": {"fast": {"method": 2}},
+    "avif": {"fast": {"speed": 10}, "best": {"speed": 2}},
+}
 
 CLASSICAL: dict[str, Callable[[], ClassicalImageCodec]] = {
     "jpeg": lambda: PillowCodec(

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ncodec.codecs import qualitymap
 from ncodec.codecs.container import EncodeResult, Header  # EncodeResult: re-exported
 from ncodec.codecs.latent import LatentCodec, latent_codec_class
+from ncodec.codecs.refine import check_effort, refine_latent
 from ncodec.entropy.coders import BACKEND_IDS, Coder, get_coder
 from ncodec.entropy.ledger import RateLedger
 from ncodec.errors import BitstreamError, ModelMismatchError, MissingWeightsError, UnsupportedInputError, UsageError
@@ -140,17 +141,24 @@ class LearnedImageCodec:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
                  device: str = "cpu", tile: int = DEFAULT_TILE, ledger: RateLedger | None = None,
-                 quality_map: np.ndarray | None = None) -> EncodeResult:
+                 quality_map: np.ndarray | None = None, effort: str = "default") -> EncodeResult:
         """uint8 (H, W, 3) or (H, W) -> header + sections; a ``ledger`` records where the coded bytes go.
 
         ``quality_map`` (H, W) of qualities in [1, levels] replaces the uniform ``quality``: each latent
         cell takes the largest quality of its pixels, and the per-cell qualities travel in one more
-        section (``codecs/qualitymap.py``); the header's quality is then the map's maximum."""
+        section (``codecs/qualitymap.py``); the header's quality is then the map's maximum.
+        ``effort="best"`` refines every tile's latent at the encoder (``codecs/refine.py``)."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
+        refine = check_effort(effort) == "best"
+        if refine and not hasattr(self.model, "latent_forward"):
+            raise UsageError(f"{self.name} has no differentiable latent to refine: --effort best needs a "
+                             "gain-based learned codec (its encoder already minimises rate + distortion)")
         if quality_map is not None:
+            if refine:
+                raise UsageError("--effort best with a quality map is not supported: refine at a uniform quality")
             quality = self._check_quality_map(quality_map, image.shape[:2])
         q = self._quality(quality)
         coder = self.coder(backend, device)
@@ -171,7 +179,8 @@ class LearnedImageCodec:
                 cell = qualitymap.latent_cells(quality_map[top:top + th, left:left + tw], x.shape[2] // lh, lh, lw)
                 cells.append(cell)
                 gain_quality = torch.from_numpy(cell)[None, None]
-            tile_sections, tile_latents = self.latent.encode(model.analysis(x, gain_quality), q, coder)
+            y = refine_latent(model, x, q) if refine else model.analysis(x, gain_quality)
+            tile_sections, tile_latents = self.latent.encode(y, q, coder)
             sections.extend(tile_sections)
             latents.append(tile_latents)
         metadata = {"tile": tile, **self.latent.header_metadata(q)}

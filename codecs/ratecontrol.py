@@ -29,7 +29,7 @@ class RateControlledCodec(Protocol):
     def quality_grid(self) -> list[float]: ...
 
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu") -> EncodeResult: ...
+                 device: str = "cpu", effort: str = "default") -> EncodeResult: ...
 
 
 @dataclass
@@ -79,7 +79,7 @@ def target_bytes_for(target_size: int | None, target_bpp: float | None, pixels: 
 
 
 def encode_to_size(codec: RateControlledCodec, image: np.ndarray, target_bytes: int,
-                   backend: str = "constriction", device: str = "cpu") -> TargetOutcome:
+                   backend: str = "constriction", device: str = "cpu", effort: str = "default") -> TargetOutcome:
     """The largest encode of ``image`` at or under ``target_bytes`` (the packed file) over the codec's
     quality grid; a one-line UsageError if even the lowest quality is over the target."""
     grid = codec.quality_grid()
@@ -87,7 +87,7 @@ def encode_to_size(codec: RateControlledCodec, image: np.ndarray, target_bytes: 
 
     def size(i: int) -> int:
         if i not in trials:
-            result = codec.compress(image, quality=grid[i], backend=backend, device=device)
+            result = codec.compress(image, quality=grid[i], backend=backend, device=device, effort=effort)
             data = container.pack(result.header, result.sections)
             trials[i] = (len(data), result, data)
         return trials[i][0]

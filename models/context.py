@@ -24,7 +24,7 @@ from ncodec.entropy.factorized import FactorizedDensity
 from ncodec.entropy.fixedpoint import FixedPointNet
 from ncodec.entropy.gaussian import GaussianConditional
 from ncodec.entropy.mixture import GaussianMixture
-from ncodec.models.image import DEFAULT_LAMBDAS, VariableRateImageModel, round_ste
+from ncodec.models.image import DEFAULT_LAMBDAS, RoundingMode, VariableRateImageModel
 from ncodec.models.layers import (AttentionBlock, ResidualBlock, ResidualBlockUpsample, ResidualBlockWithStride,
                                   ResidualBottleneckBlock, conv, deconv, subpel_conv3x3)
 
@@ -191,7 +191,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
         """Likelihood of the noisy centred values ``v`` = y - mean of slice ``i`` (Gaussian here)."""
         return self.gaussian.likelihood(v, scales)
 
-    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mode = self.rounding(mode)
         z = self.h_a(y)
         z_hat = self.quantize_z(z)
@@ -202,7 +202,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
             inputs_a = self.slice_inputs(i, hyper, decoded, None)
             scales_a, means_a = self.aggregate[i](inputs_a).chunk(2, dim=1)
-            y_anchor = (round_ste(y_i - means_a) + means_a) * anchor
+            y_anchor = self.quantize(y_i, means_a, mode) * anchor
             spatial = self.spatial_ctx[i](y_anchor) * ~anchor
             inputs_n = self.slice_inputs(i, hyper, decoded, spatial)
             scales_n, means_n = self.aggregate[i](inputs_n).chunk(2, dim=1)
@@ -211,7 +211,7 @@ class CheckerboardChannelContext(VariableRateImageModel):
             inputs = torch.where(anchor, inputs_a, inputs_n)
             v = self.perturb(y_i - means, mode=mode)
             likelihoods.append(self.slice_likelihood(i, v, scales, inputs))
-            decoded.append(round_ste(y_i - means) + means)
+            decoded.append(self.quantize(y_i, means, mode))
         return torch.cat(decoded, dim=1), {"y": torch.cat(likelihoods, dim=1), "z": self.z_density.likelihood(z_read)}
 
 

@@ -10,6 +10,7 @@ quality between two levels interpolates the pair geometrically. Quality q is a f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,6 +23,9 @@ from ncodec.models.layers import GDN, conv, deconv
 
 # CompressAI's MSE lambdas for its quality levels 1..8 (distortion on 0..1 pixels, scaled by 255**2).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
+
+
+RoundingMode = str | Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -153,17 +157,26 @@ class VariableRateImageModel(nn.Module):
         off = offsets.to(z.dtype).view(1, -1, 1, 1)
         return round_ste(z - off) + off
 
-    def rounding(self, mode: str | None) -> str:
+    def rounding(self, mode: RoundingMode) -> RoundingMode:
         """How ``latent_forward`` reads likelihoods: ``noise`` (training's additive uniform noise),
-        ``round`` (rounded on the coding grid: the eval-mode estimate of the coded rate) or ``ste``
-        (rounded with a straight-through gradient: encoder-side latent refinement). None: by mode."""
+        ``round`` (rounded on the coding grid: the eval-mode estimate of the coded rate), ``ste``
+        (rounded with a straight-through gradient) or a callable soft quantiser of centred values
+        (encoder-side refinement's annealed rounding, ``codecs/refine.py``). None: by train/eval mode."""
         return mode or ("noise" if self.training else "round")
 
-    def perturb(self, v: torch.Tensor, around: torch.Tensor | None = None, mode: str | None = None) -> torch.Tensor:
+    def quantize(self, v: torch.Tensor, around: torch.Tensor | None = None, mode: RoundingMode = None) -> torch.Tensor:
+        """ŷ, the value the synthesis reads: rounded on the grid (integers + ``around``) with a
+        straight-through gradient, or the callable quantiser's value."""
+        fn = mode if callable(mode) else round_ste
+        return fn(v) if around is None else fn(v - around) + around
+
+    def perturb(self, v: torch.Tensor, around: torch.Tensor | None = None, mode: RoundingMode = None) -> torch.Tensor:
         """Where the likelihood of a latent is read (see ``rounding``): with additive uniform noise in
         training, rounded on the coding grid (integers + ``around``) otherwise, so an eval forward's
         likelihoods are the model's own estimate of the coded rate (CompressAI's eval-mode estimate)."""
         mode = self.rounding(mode)
+        if callable(mode):
+            return self.quantize(v, around, mode)
         if mode == "noise":
             return v + torch.empty_like(v).uniform_(-0.5, 0.5)
         rnd = round_ste if mode == "ste" else torch.round
@@ -175,7 +188,7 @@ class VariableRateImageModel(nn.Module):
         lo, hi, t = gain_weights(quality, self.levels)
         return math.exp(math.log(self.lambdas[lo]) * (1 - t) + math.log(self.lambdas[hi]) * t)
 
-    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The gain-scaled latent ``y`` -> (ŷ before the inverse gain, likelihoods of everything coded)."""
         raise NotImplementedError
 
@@ -199,8 +212,8 @@ class FactorizedPrior(VariableRateImageModel):
         super().__init__(N, M, lambdas)
         self.y_density = FactorizedDensity(M)
 
-    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return round_ste(y), {"y": self.y_density.likelihood(self.perturb(y, mode=mode))}
+    def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.quantize(y, mode=mode), {"y": self.y_density.likelihood(self.perturb(y, mode=mode))}
 
 
 class ScaleHyperprior(VariableRateImageModel):
@@ -228,7 +241,7 @@ class ScaleHyperprior(VariableRateImageModel):
     def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.split_params(self.h_s(z_hat))
 
-    def latent_forward(self, y: torch.Tensor, mode: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mode = self.rounding(mode)
         z = self.h_a(self.hyper_input(y))
         z_hat = self.quantize_z(z)
@@ -236,10 +249,10 @@ class ScaleHyperprior(VariableRateImageModel):
         scales, means = self.entropy_parameters(z_hat)
         if means is None:
             y_lik = self.gaussian.likelihood(self.perturb(y, mode=mode), scales)
-            y_hat = round_ste(y)
+            y_hat = self.quantize(y, mode=mode)
         else:
             y_lik = self.gaussian.likelihood(self.perturb(y, means, mode), scales, means)
-            y_hat = round_ste(y - means) + means
+            y_hat = self.quantize(y, means, mode)
         return y_hat, {"y": y_lik, "z": self.z_density.likelihood(z_read)}
 
 

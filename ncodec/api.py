@@ -129,7 +129,7 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
            fit_effort: float = 1.0, group_frames: int | None = None, target_size: int | None = None,
            target_bpp: float | None = None, quality_map: PathLike | np.ndarray | None = None,
-           roi: list[str] | None = None) -> bytes:
+           roi: list[str] | None = None, effort: str = "default") -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
@@ -146,6 +146,10 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     input's size, grey 0..255 -> quality 1..levels, or an (H, W) array of qualities) or ``roi``
     rectangles ``"x,y,w,h:Q"`` over a background of ``quality`` (default 1) vary the quality over the
     image; the map travels in the bitstream (``codecs/qualitymap.py``).
+
+    ``effort`` (images): ``fast``, ``default`` or ``best``; ``best`` refines the latents of the
+    gain-based learned codecs at the encoder (about 50x the encode time; ``codecs/refine.py``) and
+    selects the slowest setting of a classical codec's library.
 
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
     ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
@@ -167,6 +171,9 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if dst is not None:
         _check_output(dst, force)
         _check_encode_output(dst)
+    from ncodec.codecs.refine import check_effort
+
+    check_effort(effort)
     targeted = target_size is not None or target_bpp is not None
     if targeted and quality is not None:
         raise UsageError("give either a quality or a target size/bpp, not both")
@@ -179,6 +186,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if targeted and (_is_video_input(src, codec) or _is_point_input(src, codec)):
         raise UsageError("--target-size/--target-bpp apply to images: a video or 3D trial encode is a full "
                          "fit or octree pass per try (inr-video fits minutes per group), so give --quality")
+    if (effort != "default" or spatial) and (_is_video_input(src, codec) or _is_point_input(src, codec)):
+        raise UsageError("--effort, --quality-map and --roi apply to images (inr-video: --fit-effort)")
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                              frames=frames, size=size, progress=progress, fit_effort=fit_effort,
@@ -195,7 +204,7 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
         from ncodec.codecs.ratecontrol import describe, encode_to_size, target_bytes_for
 
         budget = target_bytes_for(target_size, target_bpp, image.shape[0] * image.shape[1])
-        outcome = encode_to_size(model, image, budget, backend=backend, device=device)
+        outcome = encode_to_size(model, image, budget, backend=backend, device=device, effort=effort)
         result, data = outcome.result, outcome.data
         target = {**describe(outcome), "explain": outcome.explain()}
     elif spatial:
@@ -210,10 +219,10 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
             qmap = quality_map
         else:
             qmap = qualitymap.read_quality_map(quality_map, h, w, model.levels)
-        result = model.compress(image, backend=backend, device=device, quality_map=qmap)
+        result = model.compress(image, backend=backend, device=device, quality_map=qmap, effort=effort)
         data = container.pack(result.header, result.sections)
     else:
-        result = model.compress(image, quality=quality, backend=backend, device=device)
+        result = model.compress(image, quality=quality, backend=backend, device=device, effort=effort)
         data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:

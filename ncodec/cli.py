@@ -78,7 +78,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
                group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp,
-               quality_map=a.quality_map, roi=a.roi)
+               quality_map=a.quality_map, roi=a.roi, effort=a.effort)
     s = api.encode.last_stats
     for note in s.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
@@ -404,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codec", default=None, help="registered codec (`ncodec models`); default by input: "
                                                  "mean-scale-hyperprior for images, octree-pc for 3D, inr-video for video")
     e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
+    e.add_argument("--effort", default="default", choices=["fast", "default", "best"],
+                   help="images: encoder effort; best refines the latents of the learned codecs (decoder "
+                        "unchanged, ~50x slower) and picks a classical library's slowest setting")
     e.add_argument("--quality-map", default=None, metavar="MAP.png",
                    help="learned image codecs: per-pixel quality from a greyscale image of the input's size "
                         "(grey 0 = quality 1 ... 255 = the highest); carried in the bitstream")
