@@ -37,9 +37,13 @@ DEFAULT_TILE = 1024
 
 @torch.no_grad()
 def export_state(model: VariableRateImageModel, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a decoder needs: float weights plus what the model's latent codec exports."""
+    """Everything a decoder needs: float weights plus what the model's latent codec exports. Tensors a
+    model marks as training-only (``training_only_keys``: mcq's prior logits, usage and k-means
+    statistics, which the exported integer tables replace) are left out."""
+    skip = model.training_only_keys() if hasattr(model, "training_only_keys") else set()
     state: dict[str, Any] = {"format": WEIGHTS_FORMAT, "config": model.config(),
-                             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+                                            if k not in skip},
                              "meta": dict(meta or {})}
     state.update(latent_codec_class(model.latent_codec).export(model))
     return state
@@ -83,7 +87,14 @@ class LearnedImageCodec:
             raise ModelMismatchError(f"unsupported weight-file format {state.get('format')!r}")
         self.sha256 = sha256
         self.model = build_model(state["config"])
-        self.model.load_state_dict(state["state_dict"])
+        try:
+            missing, unexpected = self.model.load_state_dict(state["state_dict"], strict=False)
+        except RuntimeError as exc:  # a tensor of the wrong shape
+            raise ModelMismatchError(f"weight file does not match its config: {str(exc).splitlines()[0]}") from None
+        optional = self.model.training_only_keys() if hasattr(self.model, "training_only_keys") else set()
+        if unexpected or not set(missing) <= optional:
+            raise ModelMismatchError(f"weight file does not match its config (missing {sorted(set(missing) - optional)[:3]}, "
+                                     f"unexpected {sorted(unexpected)[:3]})")
         self.model.eval()
         self.name = self.model.kind
         self.meta = state.get("meta", {})

@@ -54,6 +54,21 @@ class McqLatentCodec(LatentCodec):
             raise ValueError("table sizes do not match the codebooks")
         self._encoder: torch.nn.Module | None = None
         self._bits: list[torch.Tensor] | None = None
+        if "stages.0.prior_logits" not in state.get("state_dict", {}):
+            self._restore_prior_logits()
+
+    @torch.no_grad()
+    def _restore_prior_logits(self) -> None:
+        """Float mixture weights equal to the integer tables' (weight files leave the logits out):
+        softmax(PRIOR_GAIN * logits) = counts / 2**precision, so the model's own rate estimate (an
+        eval-mode forward) matches the tables."""
+        from ncodec.models.mcq import PRIOR_GAIN
+
+        for stage, base in zip(self.model.stages, self.table_base):
+            rows = self.model.groups * max(stage.parents, 1)
+            counts = self.tables.counts[int(base):int(base) + rows, : stage.codewords].astype(np.float64)
+            logits = np.log(np.maximum(counts, 1.0)) / PRIOR_GAIN
+            stage.prior_logits.copy_(torch.from_numpy(logits.reshape(stage.prior_logits.shape)))
 
     def encoder_model(self) -> torch.nn.Module:
         """A float64 copy of the model, made once: the codeword argmins must not depend on the thread

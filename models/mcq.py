@@ -329,6 +329,18 @@ class MultiCodebookVQ(nn.Module):
             cfg["rd_weights"] = list(self.rd_weights)
         return cfg
 
+    def training_only_keys(self) -> set[str]:
+        """State entries a decoder never reads: the prior logits (the weight file's integer tables
+        replace them; ``McqLatentCodec`` restores logits from the tables when they are absent), the
+        usage counters and the k-means statistics. Weight files leave them out (4.3 MB of an 11.9 MB
+        parent-prior file); training checkpoints keep them."""
+        keys = set()
+        for i, stage in enumerate(self.stages):
+            keys |= {f"stages.{i}.prior_logits", f"stages.{i}.usage"}
+            if stage.quantizer == "ste":
+                keys |= {f"stages.{i}.ema_count", f"stages.{i}.ema_sum"}
+        return keys
+
     def rd_weight(self, level: int) -> float:
         """Encoder rate weight of a 0-based rate level (0 = nearest codeword)."""
         return 0.0 if self.rd_weights is None else self.rd_weights[int(level)]

@@ -158,6 +158,26 @@ def test_straight_through_quantizer_trains_encoder_and_moves_codebooks_by_ema() 
     assert codec.decompress(enc.header, enc.sections).shape == img.shape
 
 
+def test_weight_files_leave_out_training_only_tensors() -> None:
+    """Prior logits, usage and k-means statistics stay in checkpoints, not weight files; the loader
+    restores logits equal to the integer tables, and any other missing tensor is refused."""
+    model = small_mcq(prior="parent")
+    state = export_state(model)
+    assert not any(k.endswith(("prior_logits", "usage")) for k in state["state_dict"])
+    codec = LearnedImageCodec(state, "0" * 64)
+    latent = codec.latent
+    for stage, base in zip(codec.model.stages, latent.table_base):
+        rows = codec.model.groups * max(stage.parents, 1)
+        counts = latent.tables.counts[int(base):int(base) + rows, :stage.codewords].astype(np.float64)
+        np.testing.assert_allclose(stage.prior().detach().double().reshape(rows, -1).numpy(),
+                                   counts / counts.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-7)
+    img = image()
+    assert codec.compress(img, quality=5).sections == LearnedImageCodec.from_model(model).compress(img, quality=5).sections
+    broken = dict(state, state_dict={k: v for k, v in state["state_dict"].items() if not k.startswith("g_s.0")})
+    with pytest.raises(ModelMismatchError):
+        LearnedImageCodec(broken, "0" * 64)
+
+
 def test_dead_codewords_are_reassigned() -> None:
     model = small_mcq()
     stage = model.stages[1]
