@@ -95,6 +95,8 @@ class LearnedImageCodec:
         if unexpected or not set(missing) <= optional:
             raise ModelMismatchError(f"weight file does not match its config (missing {sorted(set(missing) - optional)[:3]}, "
                                      f"unexpected {sorted(unexpected)[:3]})")
+        if missing and hasattr(self.model, "restart_statistics"):  # training-only state, left out of the file
+            self.model.restart_statistics()
         self.model.eval()
         self.name = self.model.kind
         self.meta = state.get("meta", {})

@@ -44,8 +44,15 @@ def image_from_pil(im: Image.Image, notes: list[str] | None = None) -> np.ndarra
         if notes is not None:
             notes.append(f"the alpha channel (mode {mode}) is fully opaque: dropped, the colours are coded")
         return np.asarray(rgba.convert("L" if mode == "LA" else "RGB"), dtype=np.uint8).copy()
-    if mode in ("I", "F"):
-        raise UnsupportedInputError(f"only 8- and 16-bit RGB and greyscale images are supported (mode {mode})")
+    if mode.startswith("I;16") or mode == "I":  # 16-bit greyscale (PGM, JPEG 2000, ... open as I;16 or I)
+        grey = np.asarray(im)
+        if grey.size and (int(grey.min()) < 0 or int(grey.max()) > 65535):
+            raise UnsupportedInputError(f"only 8- and 16-bit images are supported (mode {mode} with 32-bit values)")
+        if notes is not None:
+            notes.append(SIXTEEN_BIT_NOTE)
+        return np.ascontiguousarray(to_8bit(grey))
+    if mode == "F":
+        raise UnsupportedInputError("floating-point images are not supported: only 8- and 16-bit samples")
     if mode == "1":
         if notes is not None:
             notes.append("bilevel input: coded as 8-bit greyscale (0 and 255)")
@@ -61,23 +68,28 @@ def to_8bit(samples: np.ndarray) -> np.ndarray:
     return ((v * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _sixteen_bit(p: Path, im: Image.Image) -> bool:
-    """True for a 16-bit-per-sample PNG or TIFF (Pillow reads 16-bit RGB ones as 8 bits, silently)."""
+SIXTEEN_BIT_NOTE = ("16-bit input: coded at 8 bits (each sample rounded to v * 255 / 65535); "
+                    "no ncodec image codec codes more than 8 bits per sample")
+
+
+def sixteen_bit(head: bytes, im: Image.Image) -> bool:
+    """True for a 16-bit-per-sample PNG or TIFF, given the file's first 26 bytes (Pillow reads 16-bit
+    RGB ones as 8 bits, silently keeping the high byte)."""
     if im.format == "PNG":
-        with open(p, "rb") as f:
-            head = f.read(26)
-        return len(head) == 26 and head[24] == 16  # IHDR bit depth
+        return len(head) >= 26 and head[24] == 16  # IHDR bit depth
     if im.format == "TIFF":
         bits = im.tag_v2.get(258, (8,))
         return max(bits if isinstance(bits, tuple) else (bits,)) == 16
     return False
 
 
-def _read_16bit(p: Path, notes: list[str] | None) -> np.ndarray:
+def read_16bit(source: Path | bytes, notes: list[str] | None) -> np.ndarray:
+    """A 16-bit PNG or TIFF (a path or its bytes) rounded to 8 bits, with a note; opaque alpha dropped."""
     import imagecodecs
 
+    p = source if isinstance(source, Path) else "input bytes"
     try:
-        arr = np.asarray(imagecodecs.imread(str(p)))
+        arr = np.asarray(imagecodecs.imread(str(source) if isinstance(source, Path) else bytes(source)))
     except Exception as exc:
         raise UnsupportedInputError(f"cannot read the 16-bit image {p} ({type(exc).__name__})") from None
     if arr.dtype != np.uint16:
@@ -94,8 +106,7 @@ def _read_16bit(p: Path, notes: list[str] | None) -> np.ndarray:
         raise UnsupportedInputError(f"{p}: unsupported 16-bit layout {arr.shape}")
     check_image_size(arr.shape[1], arr.shape[0])
     if notes is not None:
-        notes.append("16-bit input: coded at 8 bits (each sample rounded to v * 255 / 65535); "
-                     "no ncodec image codec codes more than 8 bits per sample")
+        notes.append(SIXTEEN_BIT_NOTE)
     return np.ascontiguousarray(to_8bit(arr))
 
 
@@ -123,8 +134,10 @@ def read_image(path: str | os.PathLike[str], notes: list[str] | None = None) -> 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 check_image_size(*im.size)
-                if _sixteen_bit(p, im):
-                    return _read_16bit(p, notes)
+                with open(p, "rb") as f:
+                    head = f.read(26)
+                if sixteen_bit(head, im):
+                    return read_16bit(p, notes)
                 im.load()
                 return image_from_pil(im, notes)
     except UnsupportedInputError:

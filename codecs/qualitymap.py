@@ -89,7 +89,7 @@ def read_quality_map(path: str | Path, height: int, width: int, levels: int) -> 
     return 1.0 + grey.astype(np.float64) * (levels - 1) / 255.0
 
 
-ROI = re.compile(r"^(\d+),(\d+),(\d+),(\d+):([0-9.]+)$")
+ROI = re.compile(r"^(\d+),(\d+),(\d+),(\d+):(\d+(?:\.\d+)?)$")
 
 
 def roi_map(rois: list[str], height: int, width: int, background: float, levels: int) -> np.ndarray:

@@ -53,7 +53,10 @@ class TargetOutcome:
         """One line: the landing and, when the grid is too coarse for the goal, why."""
         text = (f"quality {self.quality:g}, {len(self.data)} bytes for a target of {self.target_bytes} "
                 f"({-100 * self.shortfall:+.1f} %), {self.trials} trial encodes")
-        if self.next_bytes is not None and self.shortfall > 0.05:
+        if self.next_bytes is not None and self.next_bytes <= self.target_bytes and self.shortfall > 0.05:
+            text += (f"; the next quality {self.next_quality:g} gives only {self.next_bytes} bytes (the sizes are "
+                     "not monotone in the quality here)")
+        elif self.next_bytes is not None and self.shortfall > 0.05:
             text += (f"; the next quality {self.next_quality:g} gives {self.next_bytes} bytes, over the target"
                      " (the codec's rate steps are coarser than 5 % here)")
         elif self.next_bytes is None and self.shortfall > 0.05:

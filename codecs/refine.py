@@ -39,15 +39,18 @@ def check_effort(effort: str) -> str:
     return effort
 
 
-def annealed_rounding(tau: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """SGA's soft quantiser at temperature ``tau``: floor(v) + a Gumbel-softmax weight of the ceiling."""
+def annealed_rounding(tau: float, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """SGA's soft quantiser at temperature ``tau``: floor(v) plus the Gumbel-softmax weight of the
+    ceiling, with the Gumbel noise drawn from ``generator`` (no global random state is touched)."""
     import torch
 
     def quantise(v: torch.Tensor) -> torch.Tensor:
         lo = torch.floor(v)
         r = (v - lo).clamp(1e-4, 1.0 - 1e-4)
         logits = torch.stack([-torch.atanh(r), -torch.atanh(1.0 - r)], dim=-1) / tau
-        return lo + torch.nn.functional.gumbel_softmax(logits, tau=1.0, hard=False)[..., 1]
+        u = torch.rand(logits.shape, generator=generator, device=generator.device, dtype=logits.dtype)
+        gumbel = -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
+        return lo + torch.softmax(logits + gumbel, dim=-1)[..., 1]
 
     return quantise
 
@@ -56,7 +59,9 @@ def refine_latent(model: torch.nn.Module, x: torch.Tensor, quality: float, steps
                   lr: float = BEST_LR, seed: int = 0) -> torch.Tensor:
     """The gain-scaled latent of padded tile ``x`` (1, 3, H, W) refined for ``steps`` Adam steps on the
     RD objective at ``quality``; returns the best latent seen under hard rounding (detached). The
-    Gumbel noise comes from a generator seeded with ``seed``, so a run is repeatable on one machine."""
+    Gumbel noise comes from a private generator seeded with ``seed``, so a run is repeatable on one
+    machine. It switches the shared model to eval mode and its parameters' ``requires_grad`` off for
+    the duration (both restored): not re-entrant on one model from several threads."""
     import torch
 
     with torch.inference_mode(False), torch.enable_grad():
@@ -66,8 +71,7 @@ def refine_latent(model: torch.nn.Module, x: torch.Tensor, quality: float, steps
         frozen = [p for p in model.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
-        state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # gumbel_softmax draws from the global generator; restored below
+        generator = torch.Generator(device=x.device).manual_seed(seed)
         try:
             _, inv_gain = model.gains(quality)
             lam = model.lambda_at(quality) * 255.0 ** 2
@@ -87,7 +91,7 @@ def refine_latent(model: torch.nn.Module, x: torch.Tensor, quality: float, steps
             for step in range(steps):
                 tau = TAU_START * (TAU_END / TAU_START) ** (step / max(steps - 1, 1))
                 opt.zero_grad(set_to_none=True)
-                objective(y, annealed_rounding(tau)).backward()
+                objective(y, annealed_rounding(tau, generator)).backward()
                 opt.step()
                 if step % SCORE_EVERY == SCORE_EVERY - 1 or step == steps - 1:
                     with torch.no_grad():
@@ -96,7 +100,6 @@ def refine_latent(model: torch.nn.Module, x: torch.Tensor, quality: float, steps
                         best_loss, best = score, y.detach().clone()
             return best
         finally:
-            torch.random.set_rng_state(state)
             for p in frozen:
                 p.requires_grad_(True)
             model.train(was_training)

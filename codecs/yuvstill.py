@@ -95,6 +95,9 @@ def read_yuv_planes(path: str | os.PathLike, width: int, height: int, notes: lis
         raise UnsupportedInputError(f"input file not found: {p}")
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise UnsupportedInputError(f"4:2:0 needs even, positive width and height, got {width}x{height}")
+    from ncodec.codecs.imageio import check_image_size
+
+    check_image_size(width, height)
     frame = width * height * 3 // 2
     size = p.stat().st_size
     if size < frame:

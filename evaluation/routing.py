@@ -51,6 +51,6 @@ def eval_route(dataset: str | os.PathLike, codec: str) -> str:
         return "image"
     from ncodec.codecs.yuvstill import is_y4m_still
 
-    if ".y4m" in suffixes and all(is_y4m_still(f) for f in path.glob("*.y4m")):
+    if ".y4m" in suffixes and all(is_y4m_still(f) for f in path.iterdir() if f.suffix.lower() == ".y4m"):
         return "image"  # a folder of 4:2:0 stills (single-frame y4m), measured with PSNR-Y/U/V
     return "video" if suffixes & (VIDEO_SUFFIXES | {".yuv"}) else "image"

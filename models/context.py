@@ -202,16 +202,22 @@ class CheckerboardChannelContext(VariableRateImageModel):
         for i, y_i in enumerate(y.split(self.slices, dim=1)):
             inputs_a = self.slice_inputs(i, hyper, decoded, None)
             scales_a, means_a = self.aggregate[i](inputs_a).chunk(2, dim=1)
-            y_anchor = self.quantize(y_i, means_a, mode) * anchor
+            q_anchor = self.quantize(y_i, means_a, mode)
+            y_anchor = q_anchor * anchor
             spatial = self.spatial_ctx[i](y_anchor) * ~anchor
             inputs_n = self.slice_inputs(i, hyper, decoded, spatial)
             scales_n, means_n = self.aggregate[i](inputs_n).chunk(2, dim=1)
             scales = torch.where(anchor, scales_a, scales_n)
             means = torch.where(anchor, means_a, means_n)
             inputs = torch.where(anchor, inputs_a, inputs_n)
-            v = self.perturb(y_i - means, mode=mode)
+            if callable(mode):  # one soft sample per value, for the context, the rate and ŷ alike
+                y_q = torch.where(anchor, q_anchor, self.quantize(y_i, means_n, mode))
+                v = y_q - means
+            else:
+                y_q = self.quantize(y_i, means, mode)
+                v = self.perturb(y_i, means, mode) - means  # noise: y + u - mean, as training always read it
             likelihoods.append(self.slice_likelihood(i, v, scales, inputs))
-            decoded.append(self.quantize(y_i, means, mode))
+            decoded.append(y_q)
         return torch.cat(decoded, dim=1), {"y": torch.cat(likelihoods, dim=1), "z": self.z_density.likelihood(z_read)}
 
 

@@ -97,7 +97,7 @@ class VariableRateImageModel(nn.Module):
 
     def _gain_map(self, qmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position gains of a quality map, interpolated between levels exactly as ``gains`` does."""
-        pos = qmap[0, 0].double() - 1.0  # (h, w)
+        pos = qmap[0, 0].to(self.log_gain.device).double() - 1.0  # (h, w)
         if bool((pos < 0).any()) or bool((pos > self.levels - 1).any()) or bool(torch.isnan(pos).any()):
             raise ValueError(f"quality map values must lie in [1, {self.levels}]")
         lo = pos.floor().long().clamp_max(self.levels - 1)
@@ -213,7 +213,9 @@ class FactorizedPrior(VariableRateImageModel):
         self.y_density = FactorizedDensity(M)
 
     def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.quantize(y, mode=mode), {"y": self.y_density.likelihood(self.perturb(y, mode=mode))}
+        y_hat = self.quantize(y, mode=mode)
+        y_read = y_hat if callable(mode) else self.perturb(y, mode=mode)  # one soft sample for both
+        return y_hat, {"y": self.y_density.likelihood(y_read)}
 
 
 class ScaleHyperprior(VariableRateImageModel):
@@ -248,11 +250,13 @@ class ScaleHyperprior(VariableRateImageModel):
         z_read = self.perturb(z, mode=mode) if mode == "noise" else z_hat
         scales, means = self.entropy_parameters(z_hat)
         if means is None:
-            y_lik = self.gaussian.likelihood(self.perturb(y, mode=mode), scales)
             y_hat = self.quantize(y, mode=mode)
+            y_read = y_hat if callable(mode) else self.perturb(y, mode=mode)  # one soft sample for both
+            y_lik = self.gaussian.likelihood(y_read, scales)
         else:
-            y_lik = self.gaussian.likelihood(self.perturb(y, means, mode), scales, means)
             y_hat = self.quantize(y, means, mode)
+            y_read = y_hat if callable(mode) else self.perturb(y, means, mode)
+            y_lik = self.gaussian.likelihood(y_read, scales, means)
         return y_hat, {"y": y_lik, "z": self.z_density.likelihood(z_read)}
 
 

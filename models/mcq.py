@@ -83,7 +83,7 @@ class CodebookStage(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("usage", torch.zeros(groups, codewords))
         self.quantizer = quantizer
-        if quantizer == "ste":  # online k-means statistics (kept in checkpoints and weight files: ~0.1 MB)
+        if quantizer == "ste":  # online k-means statistics (in checkpoints; weight files leave them out)
             self.register_buffer("ema_count", torch.ones(groups, codewords))
             self.register_buffer("ema_sum", self.codebook.detach().clone())
         self.gumbel = 0.0  # Gumbel noise multiplier of the training relaxation (see ``relaxed``)
@@ -221,6 +221,15 @@ class CodebookStage(nn.Module):
         self.codebook.data = (self.ema_sum / count[..., None]).to(self.codebook.dtype)
 
     @torch.no_grad()
+    def restart_statistics(self) -> None:
+        """Usage counters to zero and the k-means statistics to the current codebook with a count of 1,
+        as at construction (after loading a weight file, which carries neither)."""
+        self.usage.zero_()
+        if self.quantizer == "ste":
+            self.ema_count.fill_(1.0)
+            self.ema_sum.copy_(self.codebook.detach())
+
+    @torch.no_grad()
     def count(self, idx: torch.Tensor, mask: torch.Tensor) -> None:
         """Add hard assignments (B, groups, h, w) to the usage counters where mask (B, groups, 1, 1)."""
         onehot = F.one_hot(idx, self.codewords).to(self.usage.dtype) * mask[..., None].to(self.usage.dtype)
@@ -340,6 +349,11 @@ class MultiCodebookVQ(nn.Module):
             if stage.quantizer == "ste":
                 keys |= {f"stages.{i}.ema_count", f"stages.{i}.ema_sum"}
         return keys
+
+    def restart_statistics(self) -> None:
+        """Every stage's usage and k-means statistics restarted from its codebook (see the stage's)."""
+        for stage in self.stages:
+            stage.restart_statistics()
 
     def rd_weight(self, level: int) -> float:
         """Encoder rate weight of a 0-based rate level (0 = nearest codeword)."""

@@ -72,6 +72,10 @@ def _read_input_image(src: PathLike | np.ndarray | bytes, notes: list[str] | Non
                 from ncodec.codecs.imageio import check_image_size
 
                 check_image_size(*im.size)
+                from ncodec.codecs.imageio import read_16bit, sixteen_bit
+
+                if sixteen_bit(bytes(src[:26]), im):
+                    return read_16bit(bytes(src), notes)
                 im.load()
                 return image_from_pil(im, notes)
         except UnsupportedInputError:

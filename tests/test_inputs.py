@@ -56,6 +56,20 @@ def test_16bit_files_are_coded_at_8_bits_with_a_note(tmp_path, photo, kind, caps
     np.testing.assert_array_equal(read_image(tmp_path / "o.png"), to_8bit(deep))
 
 
+def test_16bit_bytes_and_pgm_are_rounded_not_truncated(tmp_path, photo) -> None:
+    deep = sixteen(photo)
+    data = imagecodecs.png_encode(deep)
+    api.encode(data, tmp_path / "b.ncd", codec="png")
+    np.testing.assert_array_equal(api.decode(tmp_path / "b.ncd"), to_8bit(deep))
+    assert "16-bit input" in api.encode.last_stats["notes"][0]
+    grey = deep[:, :, 0]
+    pgm = tmp_path / "g.pgm"
+    pgm.write_bytes(f"P5 {grey.shape[1]} {grey.shape[0]} 65535\n".encode() + grey.astype(">u2").tobytes())
+    notes: list[str] = []
+    np.testing.assert_array_equal(read_image(pgm, notes), to_8bit(grey))
+    assert notes and "16-bit" in notes[0]
+
+
 def test_greyscale_and_opaque_alpha_are_coded_transparent_alpha_refused(tmp_path, photo, capsys) -> None:
     grey = tmp_path / "g.png"
     Image.fromarray(photo[:, :, 0]).save(grey)

@@ -156,6 +156,10 @@ def test_straight_through_quantizer_trains_encoder_and_moves_codebooks_by_ema() 
     img = image()
     enc = codec.compress(img, quality=3)
     assert codec.decompress(enc.header, enc.sections).shape == img.shape
+    # a weight file carries no k-means statistics: they restart from its codebooks (not from random ones)
+    for st in codec.model.stages:
+        torch.testing.assert_close(st.ema_sum, st.codebook.detach())
+        assert torch.all(st.ema_count == 1.0) and float(st.usage.sum()) == 0.0
 
 
 def test_weight_files_leave_out_training_only_tensors() -> None:

@@ -95,7 +95,8 @@ def test_cli_map_png_and_roi(tmp_path, photo, capsys) -> None:
     assert api.info(tmp_path / "r.ncd")["metadata"][qualitymap.QMAP_KEY] == 1
     Image.fromarray(grey[:50]).save(tmp_path / "small.png")
     for argv, message in ((["--quality-map", str(tmp_path / "small.png")], "the image is 203x147"),
-                          (["--roi", "1,2,3"], "x,y,w,h:Q"), (["--roi", "500,2,3,4:2"], "outside"),
+                          (["--roi", "1,2,3"], "x,y,w,h:Q"), (["--roi", "1,2,3,4:1.2.3"], "x,y,w,h:Q"),
+                          (["--roi", "500,2,3,4:2"], "outside"),
                           (["--roi", "1,2,3,4:2", "--codec", "jpeg"], "need a learned codec"),
                           (["--roi", "1,2,3,4:2", "--target-size", "900"], "no target size")):
         assert main(["encode", str(src), str(tmp_path / "x.ncd"), *argv]) == UsageError.exit_code

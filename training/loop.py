@@ -136,12 +136,14 @@ def run_training(args: argparse.Namespace,
         elif init["config"] != config:
             raise UnsupportedInputError(f"--init file has config {init['config']}, expected {config}"
                                         " (use --init-partial to copy matching tensors)")
-        else:  # a weight file lacks the training-only tensors (mcq's prior logits): they restart
-            missing, unexpected = model.load_state_dict(weights, strict=False)
-            optional = model.training_only_keys() if hasattr(model, "training_only_keys") else set()
-            if unexpected or not set(missing) <= optional:
-                raise UnsupportedInputError(f"--init file does not match the model: missing {sorted(missing)[:3]}, "
-                                            f"unexpected {sorted(unexpected)[:3]}")
+        elif "model" not in init and any(k not in init["state_dict"] for k in model.state_dict()):
+            # a weight file without the training-only tensors (mcq's prior logits, k-means statistics):
+            # the codec's loader restores them from the integer tables and the codebooks
+            from ncodec.codecs.image import LearnedImageCodec
+
+            model.load_state_dict(LearnedImageCodec(init, "0" * 64).model.state_dict())
+        else:
+            model.load_state_dict(weights)
     model.to(device)
     if world > 1:  # every rank its own noise (single-process runs keep their historical RNG stream)
         torch.manual_seed(args.seed + 7919 * rank)
