@@ -147,8 +147,11 @@ class CudaRans:
         if len(data) < 6:
             raise BitstreamError("interleaved rANS header truncated")
         lanes, chunk_symbols = struct.unpack_from("<HI", data, 0)
-        if lanes < 32 or lanes > 1024 or lanes % 32 or chunk_symbols < lanes or chunk_symbols % lanes:
+        if lanes < 1 or lanes > 1024 or (lanes >= 32 and lanes % 32) or chunk_symbols < lanes \
+                or chunk_symbols % lanes:
             raise BitstreamError("interleaved rANS header is invalid")
+        if lanes < 32:  # a small tensor's stream: the kernels run whole warps, so the caller decodes on the CPU
+            raise ValueError("fewer than 32 lanes: decode on the CPU")
         chunks = -(-n // chunk_symbols)
         if len(data) < 6 + 4 * chunks:
             raise BitstreamError("interleaved rANS chunk table truncated")

@@ -80,7 +80,8 @@ def decode(data: bytes, indexes: np.ndarray, cdf: np.ndarray) -> np.ndarray:
     if len(data) < 6:
         raise BitstreamError("interleaved rANS header truncated")
     lanes, chunk_symbols = struct.unpack_from("<HI", data, 0)
-    if lanes < 32 or lanes > 1024 or lanes % 32 or chunk_symbols < lanes or chunk_symbols % lanes:
+    if lanes < 1 or lanes > 1024 or (lanes >= 32 and lanes % 32) or chunk_symbols < lanes \
+            or chunk_symbols % lanes:
         raise BitstreamError("interleaved rANS header is invalid")
     chunks, steps = _layout(n, lanes, chunk_symbols)
     if len(data) < 6 + 4 * chunks:

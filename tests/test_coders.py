@@ -51,7 +51,9 @@ def test_chunks_are_independent(backend):
     data = bytearray(coder.encode(sym, idx, GAUSS_TABLES, chunks=3))
     nchunks = data[0]
     sizes = np.frombuffer(bytes(data[1:1 + 4 * nchunks]), dtype="<u4")
-    assert nchunks == 3 and int(sizes.sum()) + 1 + 4 * nchunks == len(data)
+    assert nchunks == coder.outer_chunks(3) and int(sizes.sum()) + 1 + 4 * nchunks == len(data)
+    if nchunks == 1:  # rans-interleaved cuts its own independent chunks (tests/test_rans_interleaved.py)
+        return
     # corrupt the last chunk only: the first two still decode to the right symbols
     data[-1] ^= 0xFF
     start = 1 + 4 * nchunks

@@ -1,6 +1,6 @@
 // CPU implementation of ncodec's interleaved rANS format (docs/bitstream.md, "rans-interleaved").
 //
-// K lanes (a multiple of 32) each hold a 64-bit state x in [2^32, 2^48); symbols are coded against
+// K lanes (1..31, or a multiple of 32 up to 1024) each hold a 64-bit state x in [2^32, 2^48); symbols are coded against
 // 16-bit integer CDFs; renormalisation moves one 16-bit word at a time. Symbol j of a chunk belongs to
 // lane j % K at step j / K. Within a step the words a decoder reads are ordered by ascending lane: the
 // same schedule a CUDA warp gets from a ballot and a prefix popcount (entropy/csrc/rans_interleaved.cu),
@@ -186,8 +186,10 @@ void check_indexes(const int64_t* idx, int64_t n, const Tables& t) {
 }
 
 void check_lanes(int lanes, int64_t chunk_symbols) {
-  if (lanes < 32 || lanes > kMaxLanes || lanes % 32)
-    throw std::invalid_argument("lanes must be a multiple of 32 in [32, 1024]");
+  // 1..31 lanes: small tensors, whose 6-byte lane states would outweigh the payload (CPU-decoded);
+  // otherwise whole warps for the CUDA kernels
+  if (lanes < 1 || lanes > kMaxLanes || (lanes >= 32 && lanes % 32))
+    throw std::invalid_argument("lanes must lie in [1, 31] or be a multiple of 32 in [32, 1024]");
   if (chunk_symbols < lanes || chunk_symbols % lanes || chunk_symbols > (int64_t(1) << 30))
     throw std::invalid_argument("chunk_symbols must be a positive multiple of lanes, at most 2^30");
 }
