@@ -152,7 +152,7 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     image; the map travels in the bitstream (``codecs/qualitymap.py``).
 
     ``effort`` (images): ``fast``, ``default`` or ``best``; ``best`` refines the latents of the
-    gain-based learned codecs at the encoder (about 50x the encode time; ``codecs/refine.py``) and
+    gain-based learned codecs at the encoder (about 70-130x the encode time; ``codecs/refine.py``) and
     selects the slowest setting of a classical codec's library.
 
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces

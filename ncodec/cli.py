@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quality", type=float, default=None, help=QUALITY_HELP)
     e.add_argument("--effort", default="default", choices=["fast", "default", "best"],
                    help="images: encoder effort; best refines the latents of the learned codecs (decoder "
-                        "unchanged, ~50x slower) and picks a classical library's slowest setting")
+                        "unchanged, ~70-130x slower) and picks a classical library's slowest setting")
     e.add_argument("--quality-map", default=None, metavar="MAP.png",
                    help="learned image codecs: per-pixel quality from a greyscale image of the input's size "
                         "(grey 0 = quality 1 ... 255 = the highest); carried in the bitstream")
