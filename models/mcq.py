@@ -26,7 +26,11 @@ latent error fell 19x from rate level 2 to 5 while PSNR rose 0.7 dB (benchmarks/
 (ŷ = r + sg(q - r), VQ-VAE), moves the codewords by an exponential moving average of their assigned
 vectors (online k-means; no gradient), adds a commitment term β·||r - sg(q)||² divided by the batch's
 latent variance (so shrinking the latent cannot cheat it), and keeps the softmax only inside the rate
-term, where it lets the rate shape the encoder. Both train the same model and stream format.
+term, where it lets the rate shape the encoder. ``quantizer="ecvq"`` adds entropy-constrained
+assignment in training (the nearest codeword in distance + w·code length, w a fixed fraction of the
+batch's mean nearest distance), so the k-means updates trade rate for distortion as the encoder's
+``rd_weights`` do (with "ste" alone, k-means spreads usage evenly and the prior cannot compress). All
+three train the same model and stream format.
 
 Encoder-side rate-distortion assignment (entropy-constrained VQ): the decoder only reads indices, so
 the encoder may pick, instead of the nearest codeword, the one minimising
@@ -59,7 +63,9 @@ PRIOR_FLOOR = 2.0 ** -16  # the integer tables' smallest probability (one count 
 # steps its logits spanned +-0.25 while the usage entropy was 0.8-1.3 bits below log2 k).
 PRIOR_GAIN = 10.0
 PRIORS = ("flat", "parent")
-QUANTIZERS = ("softmax", "ste")
+QUANTIZERS = ("softmax", "ste", "ecvq")
+STRAIGHT_THROUGH = ("ste", "ecvq")  # the quantisers with EMA codebooks and a commitment term
+ECVQ_WEIGHT = 0.05  # "ecvq": one bit of code length is worth this fraction of the mean nearest distance
 EMA_DECAY = 0.99  # codebook EMA (online k-means) decay of the "ste" quantiser
 COMMITMENT = 0.25  # weight of the scale-free commitment term of the "ste" quantiser
 
@@ -83,7 +89,7 @@ class CodebookStage(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("usage", torch.zeros(groups, codewords))
         self.quantizer = quantizer
-        if quantizer == "ste":  # online k-means statistics (in checkpoints; weight files leave them out)
+        if quantizer in STRAIGHT_THROUGH:  # online k-means statistics (in checkpoints; weight files leave them out)
             self.register_buffer("ema_count", torch.ones(groups, codewords))
             self.register_buffer("ema_sum", self.codebook.detach().clone())
         self.gumbel = 0.0  # Gumbel noise multiplier of the training relaxation (see ``relaxed``)
@@ -157,7 +163,7 @@ class CodebookStage(nn.Module):
         broad posteriors made whole stages pick codewords at random (a collapsed /16 stage at 5000
         steps: 6 % of samples equal to the nearest codeword), so the default is 0.
         """
-        if self.quantizer == "ste":
+        if self.quantizer in STRAIGHT_THROUGH:
             return self._straight_through(r, parent)
         vec = self._vectors(r)
         dist = self.distances(vec)
@@ -186,14 +192,20 @@ class CodebookStage(nn.Module):
         cb = self.codebook.detach()
         dist = ((vec * vec).sum(-1, keepdim=True) - 2.0 * torch.einsum("pgd,gkd->pgk", vec, cb)
                 + (cb * cb).sum(-1)[None])
-        idx = torch.argmin(dist.detach(), dim=-1)  # (P, groups)
+        weights = self.weights_at(parent, r.shape)
+        if self.quantizer == "ecvq" and self.training:  # entropy-constrained assignment (Chou et al. 1989)
+            scale = ECVQ_WEIGHT * dist.detach().min(dim=-1).values.mean(dim=0)  # (groups,)
+            cost = dist.detach() - scale[None, :, None] * torch.log2(weights.detach())
+        else:
+            cost = dist.detach()
+        idx = torch.argmin(cost, dim=-1)  # (P, groups)
         q = cb[torch.arange(self.groups, device=idx.device)[None], idx]  # (P, groups, dim)
         out = vec + (q - vec).detach()
         sigma2 = (dist.detach().min(dim=-1).values.mean(dim=0) / self.dim).clamp_min(1e-6)
         logits = -dist * (torch.exp(self.log_scale) / (2.0 * sigma2))[None, :, None]
         hard = F.one_hot(idx, self.codewords).to(vec.dtype)
         soft = torch.softmax(logits, dim=-1) if self.training else hard
-        lik = ((hard + soft - soft.detach()) * self.weights_at(parent, r.shape)).sum(-1)
+        lik = ((hard + soft - soft.detach()) * weights).sum(-1)
         return self._unvectors(out, r.shape), self._unvectors(lik, r.shape), self._unvectors(idx, r.shape)
 
     def commitment(self, r: torch.Tensor, q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -225,7 +237,7 @@ class CodebookStage(nn.Module):
         """Usage counters to zero and the k-means statistics to the current codebook with a count of 1,
         as at construction (after loading a weight file, which carries neither)."""
         self.usage.zero_()
-        if self.quantizer == "ste":
+        if self.quantizer in STRAIGHT_THROUGH:
             self.ema_count.fill_(1.0)
             self.ema_sum.copy_(self.codebook.detach())
 
@@ -251,7 +263,7 @@ class CodebookStage(nn.Module):
             fresh = self.codebook.data.clone()  # replaced, not written in place (see ``ema_update``)
             fresh[g_idx, k_idx] = vec[pick, g_idx] + noise
             self.codebook.data = fresh
-            if self.quantizer == "ste":  # restart the moved codewords' statistics at the mean count
+            if self.quantizer in STRAIGHT_THROUGH:  # restart the moved codewords' statistics at the mean count
                 mean_count = self.ema_count.mean(dim=1)[g_idx]
                 self.ema_count[g_idx, k_idx] = mean_count
                 self.ema_sum[g_idx, k_idx] = fresh[g_idx, k_idx] * mean_count[:, None]
@@ -346,7 +358,7 @@ class MultiCodebookVQ(nn.Module):
         keys = set()
         for i, stage in enumerate(self.stages):
             keys |= {f"stages.{i}.prior_logits", f"stages.{i}.usage"}
-            if stage.quantizer == "ste":
+            if stage.quantizer in STRAIGHT_THROUGH:
                 keys |= {f"stages.{i}.ema_count", f"stages.{i}.ema_sum"}
         return keys
 
@@ -459,19 +471,19 @@ class MultiCodebookVQ(nn.Module):
             keep = keep_fine if s == self.scales - 1 else torch.full((b,), self.groups, device=x.device)
             mask = self._group_mask(keep, x.device)
             q, lik, idx = stage.relaxed(r, idx)
-            if self.quantizer == "ste" and self.training:
+            if self.quantizer in STRAIGHT_THROUGH and self.training:
                 commitment = commitment + stage.commitment(r, q, mask)
             q = q * self._expand(mask)
             likelihoods[f"s{s}"] = lik * mask + (1.0 - mask)  # dropped groups cost nothing
             if self.training:
                 stage.count(idx, mask)
-                if self.quantizer == "ste":
+                if self.quantizer in STRAIGHT_THROUGH:
                     stage.ema_update(r, idx, mask)
                 if reassign:
                     stage.reassign_dead(r)
             y_hat = q if pred is None else pred + q
         out: dict[str, Any] = {"x_hat": self.g_s(y_hat), "likelihoods": likelihoods}
-        if self.quantizer == "ste" and self.training:
+        if self.quantizer in STRAIGHT_THROUGH and self.training:
             out["extra_loss"] = COMMITMENT * commitment  # added to the RD loss by training.loop.rd_loss
         return out
 

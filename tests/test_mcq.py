@@ -162,6 +162,28 @@ def test_straight_through_quantizer_trains_encoder_and_moves_codebooks_by_ema() 
         assert torch.all(st.ema_count == 1.0) and float(st.usage.sum()) == 0.0
 
 
+def test_ecvq_training_assignment_trades_distance_for_code_length() -> None:
+    """quantizer="ecvq": in training, codewords are chosen by distance + w * code length, so the chosen
+    indices are cheaper under the prior than the nearest ones; eval and coding use the nearest."""
+    torch.manual_seed(5)
+    cfg = {"kind": "mcq", "N": 16, "M": 16, "lambdas": LAMBDAS, "groups": 4, "codewords": [16, 16, 8],
+           "scales": 3, "quantizer": "ecvq"}
+    model = build_model(cfg)
+    stage = model.stages[0]
+    with torch.no_grad():
+        stage.prior_logits.normal_(0.0, 0.5)
+    r = torch.randn(2, 16, 4, 4)
+    bits = -torch.log2(stage.prior())  # (groups, codewords)
+    model.train()
+    _, _, idx_train = stage.relaxed(r)
+    model.eval()
+    _, _, idx_eval = stage.relaxed(r)
+    torch.testing.assert_close(idx_eval, stage.indices(r))
+    g = torch.arange(4).view(1, 4, 1, 1)
+    assert float(bits[g, idx_train].mean()) < float(bits[g, idx_eval].mean())
+    assert build_model(model.config()).quantizer == "ecvq"
+
+
 def test_weight_files_leave_out_training_only_tensors() -> None:
     """Prior logits, usage and k-means statistics stay in checkpoints, not weight files; the loader
     restores logits equal to the integer tables, and any other missing tensor is refused."""

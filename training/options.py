@@ -27,9 +27,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior", default=None, choices=["flat", "parent"],
                    help="mcq: code-index prior, one table per group (flat, default) or one per codeword of "
                         "the coarser stage's co-located index (parent)")
-    p.add_argument("--quantizer", default=None, choices=["softmax", "ste"],
-                   help="mcq training quantisation: straight-through softmax relaxation (softmax, default) or "
-                        "identity straight-through with EMA codebooks and a commitment term (ste)")
+    p.add_argument("--quantizer", default=None, choices=["softmax", "ste", "ecvq"],
+                   help="mcq training quantisation: straight-through softmax relaxation (softmax, default), "
+                        "identity straight-through with EMA codebooks and a commitment term (ste), or ste with "
+                        "entropy-constrained assignment (ecvq)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
