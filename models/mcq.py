@@ -65,7 +65,7 @@ PRIOR_GAIN = 10.0
 PRIORS = ("flat", "parent")
 QUANTIZERS = ("softmax", "ste", "ecvq")
 STRAIGHT_THROUGH = ("ste", "ecvq")  # the quantisers with EMA codebooks and a commitment term
-ECVQ_WEIGHT = 0.05  # "ecvq": one bit of code length is worth this fraction of the mean nearest distance
+ECVQ_WEIGHT = 0.5  # "ecvq": one bit of code length is worth this fraction of the mean nearest distance
 EMA_DECAY = 0.99  # codebook EMA (online k-means) decay of the "ste" quantiser
 COMMITMENT = 0.25  # weight of the scale-free commitment term of the "ste" quantiser
 
