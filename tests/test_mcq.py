@@ -173,7 +173,7 @@ def test_ecvq_training_assignment_trades_distance_for_code_length() -> None:
     with torch.no_grad():
         stage.prior_logits.normal_(0.0, 0.5)
     r = torch.randn(2, 16, 4, 4)
-    bits = -torch.log2(stage.prior())  # (groups, codewords)
+    bits = -torch.log2(stage.prior().detach())  # (groups, codewords)
     model.train()
     _, _, idx_train = stage.relaxed(r)
     model.eval()
