@@ -133,13 +133,18 @@ class CodebookStage(nn.Module):
         return self.per_vector(self.prior(), parent, shape)
 
     def indices(self, r: torch.Tensor, bits: torch.Tensor | None = None, weight: float = 0.0,
-                parent: torch.Tensor | None = None) -> torch.Tensor:
+                parent: torch.Tensor | None = None, relative: bool = False) -> torch.Tensor:
         """Hard assignment: int64 code indices (B, groups, h, w) of a residual (B, C, h, w); the nearest
         codeword, or with ``weight`` > 0 the one minimising distance + weight * bits, ``bits`` being
-        the code lengths (groups[, parents], codewords) of the integer tables."""
+        the code lengths (groups[, parents], codewords) of the integer tables. With ``relative`` the
+        weight is in units of each group's mean nearest distance over this residual, as the "ecvq"
+        training assignment weighs it (the stages' distances differ by orders of magnitude)."""
         cost = self.distances(self._vectors(r))
         if weight > 0.0 and bits is not None:
-            cost = cost + weight * self.per_vector(bits.to(cost.dtype), parent, r.shape)
+            w = weight
+            if relative:
+                w = weight * cost.min(dim=-1).values.mean(dim=0)[None, :, None]  # (1, groups, 1)
+            cost = cost + w * self.per_vector(bits.to(cost.dtype), parent, r.shape)
         idx = torch.argmin(cost, dim=-1)
         b, _, h, w = r.shape
         return idx.reshape(b, h, w, self.groups).permute(0, 3, 1, 2).contiguous()
@@ -287,7 +292,8 @@ class MultiCodebookVQ(nn.Module):
     def __init__(self, N: int = 64, M: int = 64, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
                  groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
                  reassign_every: int = 100, gumbel: float = 0.0, prior: str = "flat",
-                 rd_weights: tuple[float, ...] | None = None, quantizer: str = "softmax") -> None:
+                 rd_weights: tuple[float, ...] | None = None, quantizer: str = "softmax",
+                 rd_relative: bool = False) -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -319,6 +325,7 @@ class MultiCodebookVQ(nn.Module):
             raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {quantizer!r}")
         self.quantizer = quantizer
         self.rd_weights = tuple(float(v) for v in rd_weights) if rd_weights else None
+        self.rd_relative = bool(rd_relative)  # rd_weights in units of each group's mean nearest distance
         if self.rd_weights is not None and (len(self.rd_weights) != self.levels or min(self.rd_weights) < 0):
             raise ValueError(f"need {self.levels} non-negative rd_weights, got {rd_weights}")
         # stages in coding order: coarsest first; a parent-conditioned stage has one weight vector
@@ -348,6 +355,8 @@ class MultiCodebookVQ(nn.Module):
             cfg["quantizer"] = self.quantizer
         if self.rd_weights is not None:  # absent = nearest-codeword encoding
             cfg["rd_weights"] = list(self.rd_weights)
+        if self.rd_relative:  # absent = absolute weights (distance units)
+            cfg["rd_relative"] = True
         return cfg
 
     def training_only_keys(self) -> set[str]:
@@ -379,7 +388,8 @@ class MultiCodebookVQ(nn.Module):
                    groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)),
                    gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")),
                    rd_weights=tuple(config["rd_weights"]) if config.get("rd_weights") else None,
-                   quantizer=str(config.get("quantizer", "softmax")))
+                   quantizer=str(config.get("quantizer", "softmax")),
+                   rd_relative=bool(config.get("rd_relative", False)))
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""
@@ -505,7 +515,7 @@ class MultiCodebookVQ(nn.Module):
         for s, stage in enumerate(self.stages):
             pred = None if y_hat is None else self.predict(s, y_hat)
             r = ys[s] if pred is None else ys[s] - pred
-            full = stage.indices(r, None if bits is None else bits[s], w, parent_full)
+            full = stage.indices(r, None if bits is None else bits[s], w, parent_full, self.rd_relative)
             parent_full = full
             idx = full[:, : kept[s]]
             out.append(idx)

@@ -34,8 +34,11 @@ def main() -> int:
     p.add_argument("--weights", required=True, help="trained mcq weight file")
     p.add_argument("--out", required=True, help="tuned weight file to write")
     p.add_argument("--val-count", type=int, default=2, help="held-out photos: the last N of photos-train")
-    p.add_argument("--grid", default="0,0.00001,0.00002,0.00005,0.0001,0.0002,0.0005,0.001,0.002",
-                   help="candidate weights")
+    p.add_argument("--grid", default=None,
+                   help="candidate weights (default: 0,1e-5,...,2e-3 absolute; 0,0.02,...,2 with --relative)")
+    p.add_argument("--relative", action="store_true",
+                   help="weights in units of each group's mean nearest distance (matches --quantizer ecvq "
+                        "training, whose stages' distances differ by orders of magnitude)")
     p.add_argument("--log", default=None, help="JSON file for the sweep (default: OUT with .tuning.json)")
     a = p.parse_args()
     codec = LearnedImageCodec.from_file(a.weights)
@@ -43,8 +46,11 @@ def main() -> int:
         raise UnsupportedInputError(f"{a.weights} holds a {codec.name} model, not mcq")
     files = dataset_files("photos-train")[-a.val_count:]
     images = [read_image(f) for f in files]
-    grid = [float(v) for v in a.grid.split(",")]
+    default_grid = "0,0.02,0.05,0.1,0.2,0.5,1,2" if a.relative else \
+        "0,0.00001,0.00002,0.00005,0.0001,0.0002,0.0005,0.001,0.002"
+    grid = [float(v) for v in (a.grid or default_grid).split(",")]
     encoder = codec.latent.encoder_model()  # the float64 copy the encoder runs (its rd_weights are swept)
+    encoder.rd_relative = a.relative
     lambdas = codec.model.lambdas
     chosen, sweep = [], []
     for level in range(codec.levels):
@@ -68,10 +74,11 @@ def main() -> int:
         best = min(rows, key=lambda r: r["objective"])
         chosen.append(best["weight"])
         sweep.append({"level": level + 1, "lambda": lambdas[level], "chosen": best["weight"], "rows": rows})
-    model = build_model({**codec.model.config(), "rd_weights": chosen})
+    model = build_model({**codec.model.config(), "rd_weights": chosen, "rd_relative": a.relative})
     model.load_state_dict(codec.model.state_dict())
     meta = dict(codec.meta)
     meta["rd_tuning"] = {"from_sha256": codec.sha256, "val_photos": [f.name for f in files], "rd_weights": chosen,
+                         "relative": a.relative,
                          "objective": "lambda_l * 255^2 * MSE + bpp, real bitstreams"}
     sha = save_weights(model.eval(), a.out, meta=meta)
     log = Path(a.log) if a.log else Path(a.out).with_suffix(".tuning.json")

@@ -108,6 +108,15 @@ def test_rate_distortion_assignment_trades_distortion_for_rate(prior: str) -> No
             for k in b.latents[0]:
                 np.testing.assert_array_equal(b.latents[0][k], latents[0][k])
     assert tuned_model.config()["rd_weights"][-1] == 50.0 and "rd_weights" not in model.config()
+    # relative weights (units of each group's mean nearest distance): also cheaper, still exact
+    rel_model = build_model({**model.config(), "rd_weights": [0.0, 0.0, 0.0, 0.0, 2.0], "rd_relative": True})
+    rel_model.load_state_dict(model.state_dict())
+    rel = LearnedImageCodec.from_model(rel_model.eval())
+    a, c = plain.compress(img, quality=5), rel.compress(img, quality=5)
+    assert sum(map(len, c.sections)) < sum(map(len, a.sections)) and rel_model.config()["rd_relative"] is True
+    latents, _, _ = rel.decompress_latents(c.header, c.sections)
+    for k in c.latents[0]:
+        np.testing.assert_array_equal(c.latents[0][k], latents[0][k])
     with pytest.raises(ValueError):
         build_model({**model.config(), "rd_weights": [1.0, 2.0]})
 
