@@ -28,15 +28,26 @@ def main() -> int:
     p.add_argument("--qualities", default="1,2,3,4")
     p.add_argument("--default", action="store_true")
     p.add_argument("--machine", default="2-core x86_64 CPU (this project's development machine), torch 2.14.1")
+    p.add_argument("--tuned", default=None, metavar="FILE.ncw",
+                   help="ship this weight file's model (e.g. after scripts/mcq_tune_rd.py); the checkpoint "
+                        "still gives the steps and training time")
     p.add_argument("--prior", action="append", default=[],
                    help="checkpoint of an earlier stage (e.g. the float run before QAT): its steps and time count too")
     a = p.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     priors = [torch.load(c, map_location="cpu", weights_only=False) for c in a.prior]
-    model = build_model(ck["config"])
-    model.load_state_dict(ck["model"])
+    meta = {"step": int(ck["step"]), "qat": bool(ck.get("qat", False))}
+    if a.tuned:  # the tuned file's config (e.g. rd_weights) and tensors, restored by the codec's loader
+        from ncodec.codecs.image import LearnedImageCodec
+
+        tuned = LearnedImageCodec.from_file(a.tuned)
+        model = tuned.model
+        meta.update({k: v for k, v in tuned.meta.items() if k not in meta})
+    else:
+        model = build_model(ck["config"])
+        model.load_state_dict(ck["model"])
     path = WEIGHTS_DIR / a.name
-    sha = save_weights(model, path, meta={"step": int(ck["step"]), "qat": bool(ck.get("qat", False))})
+    sha = save_weights(model, path, meta=meta)
     doc_all = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"models": []}
     entries = doc_all["models"]
     entries = [e for e in entries if e["file"] != a.name]
