@@ -150,8 +150,13 @@ class CudaRans:
         if lanes < 1 or lanes > 1024 or (lanes >= 32 and lanes % 32) or chunk_symbols < lanes \
                 or chunk_symbols % lanes:
             raise BitstreamError("interleaved rANS header is invalid")
-        if lanes < 32:  # a small tensor's stream: the kernels run whole warps, so the caller decodes on the CPU
-            raise ValueError("fewer than 32 lanes: decode on the CPU")
+        if lanes < 32:  # a small tensor's stream: the kernels run whole warps, so the C++ coder decodes it
+            from ncodec.entropy import _rans
+
+            try:
+                return _rans.decode(data, idx, cdf, 1)
+            except RuntimeError as exc:
+                raise BitstreamError(str(exc)) from None
         chunks = -(-n // chunk_symbols)
         if len(data) < 6 + 4 * chunks:
             raise BitstreamError("interleaved rANS chunk table truncated")
