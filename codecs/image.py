@@ -63,6 +63,27 @@ def read_weight_file(path: str | Path, what: str = "weight file") -> tuple[dict[
     return state, hashlib.sha256(data).hexdigest()
 
 
+def rewrite_weight_file(state: dict[str, Any], path: str | Path, config: dict[str, Any] | None = None,
+                        meta: dict[str, Any] | None = None) -> str:
+    """Write a weight file's state with a new config and/or meta (atomic), keeping every tensor and
+    integer table as they are: re-exporting a loaded model would quantise its tables again (mcq's
+    tables are rebuilt from logits restored from the tables, which is not exact). The result must load;
+    returns its sha256."""
+    from ncodec.codecs.imageio import atomic_write_bytes
+
+    out = dict(state)
+    if config is not None:
+        out["config"] = dict(config)
+    if meta is not None:
+        out["meta"] = {**dict(state.get("meta", {})), **meta}
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    data = buf.getvalue()
+    LearnedImageCodec(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), "0" * 64)  # loads
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
 def save_weights(model: VariableRateImageModel, path: str | Path, meta: dict[str, Any] | None = None) -> str:
     """Export to a ``.ncw`` weight file (atomic write); returns its sha256."""
     from ncodec.codecs.imageio import atomic_write_bytes

@@ -364,10 +364,14 @@ class RansInterleavedCoder(Coder):
 
     def lanes_for(self, symbols: int) -> int:
         """Lanes of a tensor of ``symbols`` symbols: ``self.lanes`` for large ones, fewer for small ones."""
-        if symbols >= self.lanes * self.LANE_SYMBOLS:
-            return self.lanes
         fit = max(1, symbols // self.LANE_SYMBOLS)
-        return min(self.lanes, 1 << (fit.bit_length() - 1), 16)
+        if fit >= self.lanes:
+            return self.lanes
+        if fit >= 32:  # whole warps (GPU-decodable): the largest 32 * 2**k the tensor fills
+            lanes = 32 << ((fit // 32).bit_length() - 1)
+            return lanes if self.chunk_symbols % lanes == 0 else self.lanes
+        lanes = min(1 << (fit.bit_length() - 1), 16)
+        return lanes if self.chunk_symbols % lanes == 0 else self.lanes
 
     def fixed_cost(self, symbols: int) -> int:
         chunks = -(-symbols // self.chunk_symbols)

@@ -132,6 +132,8 @@ class CudaRans:
 
     def encode(self, bins: np.ndarray, idx: np.ndarray, cdf: np.ndarray, lanes: int, chunk_symbols: int) -> bytes:
         """Host arrays in, the stream's bytes out (identical to the CPU coder's)."""
+        if lanes < 32 or lanes % 32:  # the kernels run whole warps (the coder sends smaller K to the C++ coder)
+            raise ValueError("the CUDA encoder needs a multiple of 32 lanes")
         torch = self.torch
         if int(bins.size) >= 2**31:
             raise ValueError("the CUDA coder takes fewer than 2**31 symbols per call")

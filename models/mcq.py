@@ -354,9 +354,9 @@ class MultiCodebookVQ(nn.Module):
         if self.quantizer != "softmax":  # absent = the softmax relaxation (the earlier weight files)
             cfg["quantizer"] = self.quantizer
         if self.rd_weights is not None:  # absent = nearest-codeword encoding
-            cfg["rd_weights"] = list(self.rd_weights)
-        if self.rd_relative:  # absent = absolute weights (distance units)
-            cfg["rd_relative"] = True
+            # relative weights get their own key, so a reader that predates them falls back to the
+            # nearest codeword instead of taking them as absolute weights
+            cfg["rd_weights_relative" if self.rd_relative else "rd_weights"] = list(self.rd_weights)
         return cfg
 
     def training_only_keys(self) -> set[str]:
@@ -387,9 +387,9 @@ class MultiCodebookVQ(nn.Module):
         return cls(N=int(config["N"]), M=int(config["M"]), lambdas=tuple(float(v) for v in config["lambdas"]),
                    groups=int(config.get("groups", 8)), codewords=codewords, scales=int(config.get("scales", 3)),
                    gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")),
-                   rd_weights=tuple(config["rd_weights"]) if config.get("rd_weights") else None,
+                   rd_weights=tuple(config.get("rd_weights_relative") or config.get("rd_weights") or ()) or None,
                    quantizer=str(config.get("quantizer", "softmax")),
-                   rd_relative=bool(config.get("rd_relative", False)))
+                   rd_relative=bool(config.get("rd_weights_relative")) or bool(config.get("rd_relative", False)))
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""

@@ -5,6 +5,7 @@
 # under results/ or benchmarks/; read them before committing.
 #
 #   scripts/mcq_pipeline.sh RUN_DIR WEIGHT_NAME "TRAINING COMMAND"
+# The manifest entry gets no Kodak figures from here (results/kodak-mcq.json holds them): add them.
 #   e.g. scripts/mcq_pipeline.sh runs/mcq-ecvq-full mcq-vr-n64m64-ecvq.ncw "$(tail -1 runs/mcq-ecvq-full/RECIPE.txt)"
 set -euo pipefail
 RUN=${1:?run folder}
@@ -13,7 +14,7 @@ RECIPE=${3:?training command}
 PY=.venv/bin/python
 .venv/bin/ncodec export "$RUN/checkpoint.pt" "$RUN/model.ncw"
 TUNE="$PY scripts/mcq_tune_rd.py --weights $RUN/model.ncw --out $RUN/tuned.ncw --relative"
-$TUNE
+$PY scripts/mcq_tune_rd.py --weights "$RUN/model.ncw" --out "$RUN/tuned.ncw" --relative
 $PY scripts/mcq_kodak.py --weights "$RUN/tuned.ncw" --out results/kodak-mcq.json
 $PY scripts/fuzz.py --codec mcq --weights "$RUN/tuned.ncw" --cases 20000
 $PY scripts/fuzz.py --codec mcq --weights "$RUN/tuned.ncw" --cases 20000 --backend compressai

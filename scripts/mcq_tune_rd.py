@@ -24,7 +24,7 @@ def main() -> int:
     import torch
 
     from ncodec.codecs import container
-    from ncodec.codecs.image import LearnedImageCodec, save_weights
+    from ncodec.codecs.image import LearnedImageCodec, read_weight_file, rewrite_weight_file
     from ncodec.codecs.imageio import read_image
     from ncodec.datasets.catalog import dataset_files
     from ncodec.errors import UnsupportedInputError
@@ -74,13 +74,14 @@ def main() -> int:
         best = min(rows, key=lambda r: r["objective"])
         chosen.append(best["weight"])
         sweep.append({"level": level + 1, "lambda": lambdas[level], "chosen": best["weight"], "rows": rows})
-    model = build_model({**codec.model.config(), "rd_weights": chosen, "rd_relative": a.relative})
-    model.load_state_dict(codec.model.state_dict())
+    # the same tensors and integer tables, a new config (re-exporting would quantise the tables again)
+    config = build_model({**codec.model.config(), "rd_weights": chosen, "rd_relative": a.relative}).config()
     meta = dict(codec.meta)
     meta["rd_tuning"] = {"from_sha256": codec.sha256, "val_photos": [f.name for f in files], "rd_weights": chosen,
                          "relative": a.relative,
                          "objective": "lambda_l * 255^2 * MSE + bpp, real bitstreams"}
-    sha = save_weights(model.eval(), a.out, meta=meta)
+    state, _ = read_weight_file(a.weights)
+    sha = rewrite_weight_file(state, a.out, config=config, meta=meta)
     log = Path(a.log) if a.log else Path(a.out).with_suffix(".tuning.json")
     log.write_text(json.dumps({"weights_in": codec.sha256, "weights_out": sha, "val_photos": meta["rd_tuning"]["val_photos"],
                                "sweep": sweep, "torch_threads": torch.get_num_threads()}, indent=1) + "\n")

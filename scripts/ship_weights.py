@@ -37,17 +37,17 @@ def main() -> int:
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     priors = [torch.load(c, map_location="cpu", weights_only=False) for c in a.prior]
     meta = {"step": int(ck["step"]), "qat": bool(ck.get("qat", False))}
-    if a.tuned:  # the tuned file's config (e.g. rd_weights) and tensors, restored by the codec's loader
-        from ncodec.codecs.image import LearnedImageCodec
+    path = WEIGHTS_DIR / a.name
+    if a.tuned:  # the tuned file as it is (tensors, integer tables, config), with the run's meta added
+        from ncodec.codecs.image import read_weight_file, rewrite_weight_file
 
-        tuned = LearnedImageCodec.from_file(a.tuned)
-        model = tuned.model
-        meta.update({k: v for k, v in tuned.meta.items() if k not in meta})
+        state, _ = read_weight_file(a.tuned)
+        model = build_model(state["config"])
+        sha = rewrite_weight_file(state, path, meta=meta)
     else:
         model = build_model(ck["config"])
         model.load_state_dict(ck["model"])
-    path = WEIGHTS_DIR / a.name
-    sha = save_weights(model, path, meta=meta)
+        sha = save_weights(model, path, meta=meta)
     doc_all = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"models": []}
     entries = doc_all["models"]
     entries = [e for e in entries if e["file"] != a.name]

@@ -113,7 +113,9 @@ def test_rate_distortion_assignment_trades_distortion_for_rate(prior: str) -> No
     rel_model.load_state_dict(model.state_dict())
     rel = LearnedImageCodec.from_model(rel_model.eval())
     a, c = plain.compress(img, quality=5), rel.compress(img, quality=5)
-    assert sum(map(len, c.sections)) < sum(map(len, a.sections)) and rel_model.config()["rd_relative"] is True
+    assert sum(map(len, c.sections)) < sum(map(len, a.sections))
+    assert rel_model.config()["rd_weights_relative"][-1] == 2.0 and "rd_weights" not in rel_model.config()
+    assert build_model(rel_model.config()).rd_relative
     latents, _, _ = rel.decompress_latents(c.header, c.sections)
     for k in c.latents[0]:
         np.testing.assert_array_equal(c.latents[0][k], latents[0][k])
