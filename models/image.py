@@ -10,6 +10,7 @@ quality between two levels interpolates the pair geometrically. Quality q is a f
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +44,7 @@ def gain_weights(quality: float, levels: int) -> tuple[int, int, float]:
     return lo, hi, pos - lo
 
 
-class VariableRateImageModel(nn.Module):
+class VariableRateImageModel(nn.Module, metaclass=ABCMeta):
     """Shared parts: analysis/synthesis transforms and the gain vectors. Subclasses define
     ``forward(x, levels)`` returning the reconstruction and the likelihoods of every latent."""
 
@@ -188,9 +189,10 @@ class VariableRateImageModel(nn.Module):
         lo, hi, t = gain_weights(quality, self.levels)
         return math.exp(math.log(self.lambdas[lo]) * (1 - t) + math.log(self.lambdas[hi]) * t)
 
+    @abstractmethod
     def latent_forward(self, y: torch.Tensor, mode: RoundingMode = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The gain-scaled latent ``y`` -> (ŷ before the inverse gain, likelihoods of everything coded)."""
-        raise NotImplementedError
+        """The gain-scaled latent ``y`` -> (ŷ before the inverse gain, likelihoods of everything coded);
+        each family's entropy model defines it."""
 
     def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, Any]:
         """Training/eval forward: reconstruction and the likelihood of every coded latent."""
