@@ -196,7 +196,7 @@ class McqLatentCodec(LatentCodec):
         return out
 
     def y_hat(self, latents: dict[str, np.ndarray], device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """Codebook lookups through the cascade: the stride-8 latent the synthesis reads."""
+        """Codebook lookups through the cascade: the finest latent the synthesis reads."""
         model = self.model
         indices = [torch.from_numpy(np.ascontiguousarray(latents[f"s{s}"], dtype=np.int64)).to(device)
                    for s in range(model.scales)]

@@ -1,7 +1,7 @@
 """Multi-codebook vector quantisation over cascaded scales (after McQuic, Zhu et al., CVPR 2022).
 
-The analysis transform maps an image to a latent ``y`` at stride 8; small stride-2 nets derive
-coarser latents from it (strides 16, 32, ...). Quantisation runs coarse to fine: the coarsest
+The analysis transform maps an image to a latent ``y`` at stride 8 (or 16, config ``transforms``);
+small stride-2 nets derive coarser latents from it (strides 16, 32, ...). Quantisation runs coarse to fine: the coarsest
 latent is vector-quantised with ``groups`` sub-codebooks of ``codewords`` entries each (one per
 channel group); every finer scale is predicted from the dequantised coarser one by an up-sampling
 net, and its residual is vector-quantised the same way, so each scale's dequantised features
@@ -65,7 +65,10 @@ PRIOR_GAIN = 10.0
 PRIORS = ("flat", "parent")
 QUANTIZERS = ("softmax", "ste", "ecvq")
 STRAIGHT_THROUGH = ("ste", "ecvq")  # the quantisers with EMA codebooks and a commitment term
-ECVQ_WEIGHT = 0.5  # "ecvq": one bit of code length is worth this fraction of the mean nearest distance
+ECVQ_WEIGHT = 0.5  # "ecvq" default (config ``ecvq_weight``): one bit is worth this fraction of the mean nearest distance
+# transforms (config ``transforms``) -> stride of the finest latent: the first runs' 3-layer stride-8
+# transforms, or the hyperprior codecs' 4-layer stride-16 ones (whose trained weights can seed mcq)
+TRANSFORMS = {"stride8": 8, "hyperprior": 16}
 EMA_DECAY = 0.99  # codebook EMA (online k-means) decay of the "ste" quantiser
 COMMITMENT = 0.25  # weight of the scale-free commitment term of the "ste" quantiser
 
@@ -75,7 +78,7 @@ class CodebookStage(nn.Module):
     with a learned prior (mixture weights) per group and usage counters for re-assignment."""
 
     def __init__(self, channels: int, groups: int, codewords: int, parents: int = 0,
-                 quantizer: str = "softmax") -> None:
+                 quantizer: str = "softmax", ecvq_weight: float = 0.5) -> None:
         super().__init__()
         if channels % groups:
             raise ValueError(f"{channels} channels do not split into {groups} groups")
@@ -89,6 +92,7 @@ class CodebookStage(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("usage", torch.zeros(groups, codewords))
         self.quantizer = quantizer
+        self.ecvq_weight = float(ecvq_weight)  # "ecvq": bits are worth this fraction of the mean nearest distance
         if quantizer in STRAIGHT_THROUGH:  # online k-means statistics (in checkpoints; weight files leave them out)
             self.register_buffer("ema_count", torch.ones(groups, codewords))
             self.register_buffer("ema_sum", self.codebook.detach().clone())
@@ -199,7 +203,7 @@ class CodebookStage(nn.Module):
                 + (cb * cb).sum(-1)[None])
         weights = self.weights_at(parent, r.shape)
         if self.quantizer == "ecvq" and self.training:  # entropy-constrained assignment (Chou et al. 1989)
-            scale = ECVQ_WEIGHT * dist.detach().min(dim=-1).values.mean(dim=0)  # (groups,)
+            scale = self.ecvq_weight * dist.detach().min(dim=-1).values.mean(dim=0)  # (groups,)
             cost = dist.detach() - scale[None, :, None] * torch.log2(weights.detach())
         else:
             cost = dist.detach()
@@ -293,7 +297,8 @@ class MultiCodebookVQ(nn.Module):
                  groups: int = 8, codewords: int | tuple[int, ...] = (256, 256, 64), scales: int = 3,
                  reassign_every: int = 100, gumbel: float = 0.0, prior: str = "flat",
                  rd_weights: tuple[float, ...] | None = None, quantizer: str = "softmax",
-                 rd_relative: bool = False) -> None:
+                 rd_relative: bool = False, transforms: str = "stride8",
+                 ecvq_weight: float = ECVQ_WEIGHT) -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -308,12 +313,22 @@ class MultiCodebookVQ(nn.Module):
             raise ValueError("mcq needs at least one scale and two rate levels")
         if self.groups < self.levels - 1:
             raise ValueError(f"{groups} groups cannot give {self.levels} rate levels")
-        self.downsample = 8 * 2 ** (self.scales - 1)
+        if transforms not in TRANSFORMS:
+            raise ValueError(f"transforms must be one of {tuple(TRANSFORMS)}, got {transforms!r}")
+        self.transforms = transforms
+        self.stride = TRANSFORMS[transforms]  # stride of the finest latent
+        self.downsample = self.stride * 2 ** (self.scales - 1)
         N, M = self.N, self.M
-        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
-        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                                 deconv(N, 3))
-        # down[i]: latent at stride 8 * 2**i -> stride 8 * 2**(i+1); up[i]: the reverse prediction
+        if transforms == "stride8":
+            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+            self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                     deconv(N, 3))
+        else:  # the hyperprior codecs' transforms (models.image), so their trained weights can seed these
+            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+            self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                     deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        self.ecvq_weight = float(ecvq_weight)
+        # down[i]: latent at stride s * 2**i -> stride s * 2**(i+1); up[i]: the reverse prediction
         self.down = nn.ModuleList(nn.Sequential(conv(M, M, 3, 2), nn.LeakyReLU(0.1), conv(M, M, 3, 1))
                                   for _ in range(self.scales - 1))
         self.up = nn.ModuleList(nn.Sequential(deconv(M, M, 3, 2), nn.LeakyReLU(0.1), conv(M, M, 3, 1))
@@ -331,7 +346,7 @@ class MultiCodebookVQ(nn.Module):
         # stages in coding order: coarsest first; a parent-conditioned stage has one weight vector
         # per codeword of the stage above it
         parents = [0] + ([k for k in self.codewords[:-1]] if prior == "parent" else [0] * (self.scales - 1))
-        self.stages = nn.ModuleList(CodebookStage(M, self.groups, k, p, quantizer)
+        self.stages = nn.ModuleList(CodebookStage(M, self.groups, k, p, quantizer, self.ecvq_weight)
                                     for k, p in zip(self.codewords, parents))
         self.gumbel = float(gumbel)
         for stage in self.stages:
@@ -353,6 +368,10 @@ class MultiCodebookVQ(nn.Module):
             cfg["prior"] = self.prior
         if self.quantizer != "softmax":  # absent = the softmax relaxation (the earlier weight files)
             cfg["quantizer"] = self.quantizer
+        if self.quantizer == "ecvq" and self.ecvq_weight != ECVQ_WEIGHT:  # absent = the first ecvq runs' 0.5
+            cfg["ecvq_weight"] = self.ecvq_weight
+        if self.transforms != "stride8":  # absent = the stride-8 transforms of the earlier weight files
+            cfg["transforms"] = self.transforms
         if self.rd_weights is not None:  # absent = nearest-codeword encoding
             # relative weights get their own key, so a reader that predates them falls back to the
             # nearest codeword instead of taking them as absolute weights
@@ -389,7 +408,9 @@ class MultiCodebookVQ(nn.Module):
                    gumbel=float(config.get("gumbel", 0.0)), prior=str(config.get("prior", "flat")),
                    rd_weights=tuple(config.get("rd_weights_relative") or config.get("rd_weights") or ()) or None,
                    quantizer=str(config.get("quantizer", "softmax")),
-                   rd_relative=bool(config.get("rd_weights_relative")) or bool(config.get("rd_relative", False)))
+                   rd_relative=bool(config.get("rd_weights_relative")) or bool(config.get("rd_relative", False)),
+                   transforms=str(config.get("transforms", "stride8")),
+                   ecvq_weight=float(config.get("ecvq_weight", ECVQ_WEIGHT)))
 
     def aux_loss(self) -> torch.Tensor:
         """No auxiliary parameters: a constant zero."""
@@ -417,15 +438,15 @@ class MultiCodebookVQ(nn.Module):
         return (self.scales - 1) + sum(1 for s, _, b in self.units() if s == self.scales - 1 and b <= keep)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """Shape (1, C, h, w) of the stride-8 latent of a padded tile; stage s has (h, w) >> (scales-1-s)."""
+        """Shape (1, C, h, w) of the finest latent of a padded tile; stage s has (h, w) >> (scales-1-s)."""
         if height % self.downsample or width % self.downsample:
             raise ValueError(f"tile {height}x{width} is not a multiple of {self.downsample}")
-        return (1, self.M, height // 8, width // 8)
+        return (1, self.M, height // self.stride, width // self.stride)
 
     # ------------------------------------------------------------------ transforms
 
     def analysis(self, x: torch.Tensor, quality: float | None = None) -> torch.Tensor:
-        """Stride-8 latent (B, M, H/8, W/8) in float64; the rate point does not change it.
+        """Finest latent (B, M, H/s, W/s), s = ``self.stride``, in float64; the rate point does not change it.
 
         The encoder's codeword choices are argmins, so a one-ulp change of the latent can flip a near
         tie: float32 convolutions differ between thread counts (measured on Kodak: different bytes
@@ -439,7 +460,7 @@ class MultiCodebookVQ(nn.Module):
         return y_hat
 
     def synthesis(self, y_hat: torch.Tensor, quality: float | None = None) -> torch.Tensor:
-        """Reconstruction from the dequantised stride-8 latent."""
+        """Reconstruction from the dequantised finest latent."""
         return self.g_s(y_hat)
 
     def pyramid(self, y: torch.Tensor) -> list[torch.Tensor]:
@@ -535,7 +556,7 @@ class MultiCodebookVQ(nn.Module):
 
     @torch.no_grad()
     def dequantize(self, indices: list[torch.Tensor], shape: tuple[int, int, int, int]) -> torch.Tensor:
-        """Stride-8 ŷ (B, M, h, w) from per-stage indices (coarsest first; a stage may hold fewer
+        """Finest ŷ (B, M, h, w) from per-stage indices (coarsest first; a stage may hold fewer
         groups, the missing ones are zero residuals, and missing trailing stages are predictions)."""
         b, _, h, w = shape
         y_hat = None

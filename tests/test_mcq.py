@@ -397,3 +397,77 @@ def test_fuzzed_streams_end_in_an_error_or_an_image(codec: LearnedImageCodec) ->
     stats = run_campaign(decode, seeds, cases=600, seed=17)
     assert stats["cases"] == 600 and not stats["failures"], stats["failures"][:5]
     assert stats["errors"] > 50 and stats["images"] > 10
+
+
+def test_hyperprior_transforms_code_exact_indices() -> None:
+    """``transforms="hyperprior"``: stride-16 transforms, stages at strides 16/32/64, same stream format."""
+    torch.manual_seed(3)
+    model = build_model({"kind": "mcq", "N": 16, "M": 16, "lambdas": LAMBDAS, "groups": 4, "codewords": [16, 16, 8],
+                         "scales": 3, "prior": "parent", "transforms": "hyperprior", "quantizer": "ecvq",
+                         "ecvq_weight": 0.2}).eval()
+    assert model.downsample == 64 and model.latent_shape(128, 192) == (1, 16, 8, 12)
+    assert build_model(model.config()).config() == model.config()
+    assert model.stages[0].ecvq_weight == 0.2
+    codec = LearnedImageCodec.from_model(model)
+    img = image(70, 90)
+    sizes = []
+    for q in (1, 3, 5):
+        enc = codec.compress(img, quality=q, backend="constriction")
+        header, sections = container.unpack(container.pack(enc.header, enc.sections))
+        latents, _, _ = codec.decompress_latents(header, sections)
+        for a, b in zip(enc.latents, latents):
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+        assert [latents[0][f"s{s}"].shape[2:] for s in range(3)] == [(2, 2), (4, 4), (8, 8)]  # 128x128 tile
+        assert codec.decompress(header, sections).shape == img.shape
+        sizes.append(sum(len(s) for s in sections))
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3
+
+
+def test_init_from_mean_scale_folds_gains_and_balances_groups(tmp_path) -> None:
+    """scripts/mcq_init_from_msh.py: the seeded mcq transforms equal the mean-scale model's at the chosen
+    quality (gains folded, channels permuted), and the channel groups get balanced energy."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import Image
+
+    from ncodec.codecs.image import save_weights
+
+    spec = importlib.util.spec_from_file_location(
+        "mcq_init_from_msh", Path(__file__).resolve().parent.parent / "scripts" / "mcq_init_from_msh.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    energy = torch.tensor([9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0])
+    order = script.snake_order(energy, 2)
+    assert sorted(order.tolist()) == list(range(8))
+    groups = [energy[order[:4]].sum(), energy[order[4:]].sum()]
+    assert order.tolist() == [0, 6, 7, 1, 2, 4, 5, 3]  # snake deal: {9, 6, 4, 1} and {8, 7, 3, 2}
+    assert groups[0] == groups[1] == 20.0  # (sorted into groups: 30 and 10)
+
+    torch.manual_seed(0)
+    base = build_model({"kind": "mean-scale-hyperprior", "N": 16, "M": 16, "lambdas": [0.002, 0.008]}).eval()
+    with torch.no_grad():
+        base.log_gain.normal_(0.0, 0.5)
+        base.log_inv_gain.copy_(-base.log_gain + 0.1)
+    save_weights(base, tmp_path / "msh.ncw")
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        Image.fromarray(image(128, 192, seed=i)).save(data / f"{i:03d}.png")
+    out = tmp_path / "init.pt"
+    assert script.main(["--base", str(tmp_path / "msh.ncw"), "--out", str(out), "--data", str(data),
+                        "--groups", "4", "--codewords", "16,16,16", "--crop", "128", "--iterations", "3",
+                        "--quality", "2", "--threads", "1"]) == 0
+    init = torch.load(out, weights_only=False)
+    model = build_model(init["config"])
+    model.load_state_dict(init["model"])
+    model.eval()
+    loaded = LearnedImageCodec.from_file(tmp_path / "msh.ncw").model.float().eval()
+    x = torch.from_numpy(image(64, 64, seed=5)).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        g, ig = loaded.gains(2.0)
+        order = torch.tensor(init["source"]["channel_order"])
+        assert torch.allclose(model.g_a(x), (loaded.g_a(x) * g)[:, order], atol=1e-5)
+        y = model.g_a(x)
+        assert torch.allclose(model.g_s(y), loaded.g_s((y * ig[:, order])[:, torch.argsort(order)]), atol=1e-5)
+        assert all(float(up[-1].weight.abs().sum()) == 0.0 for up in model.up)  # predictions start at zero

@@ -78,7 +78,8 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _family_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Config entries of the family-specific options (mcq's ``--codewords``, ``--prior``, ``--quantizer``)."""
+    """Config entries of the family-specific options (mcq's ``--codewords``, ``--prior``, ``--quantizer``,
+    ``--ecvq-weight``, ``--transforms``, ``--groups``)."""
     extra: dict[str, Any] = {}
     if getattr(args, "codewords", None):
         try:
@@ -89,8 +90,15 @@ def _family_options(args: argparse.Namespace) -> dict[str, Any]:
         extra["prior"] = args.prior
     if getattr(args, "quantizer", None):
         extra["quantizer"] = args.quantizer
+    if getattr(args, "ecvq_weight", None) is not None:
+        extra["ecvq_weight"] = float(args.ecvq_weight)
+    if getattr(args, "transforms", None):
+        extra["transforms"] = args.transforms
+    if getattr(args, "groups", None):
+        extra["groups"] = int(args.groups)
     if extra and args.codec != "mcq":
-        raise UsageError(f"--codewords, --prior and --quantizer apply to --codec mcq, not {args.codec}")
+        raise UsageError("--codewords, --prior, --quantizer, --ecvq-weight, --transforms and --groups apply to "
+                         f"--codec mcq, not {args.codec}")
     return extra
 
 

@@ -31,6 +31,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="mcq training quantisation: straight-through softmax relaxation (softmax, default), "
                         "identity straight-through with EMA codebooks and a commitment term (ste), or ste with "
                         "entropy-constrained assignment (ecvq)")
+    p.add_argument("--ecvq-weight", type=float, default=None,
+                   help="mcq --quantizer ecvq: worth of one bit of code length in units of the batch's mean "
+                        "nearest distance (default 0.5)")
+    p.add_argument("--transforms", default=None, choices=["stride8", "hyperprior"],
+                   help="mcq: 3-layer stride-8 transforms (default) or the hyperprior codecs' 4-layer stride-16 "
+                        "ones, which --init --init-partial can take from a trained mean-scale model")
+    p.add_argument("--groups", type=int, default=None, help="mcq: channel groups (sub-codebooks) per stage (default 8)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
