@@ -49,6 +49,21 @@ def test_loss_decreases_and_validation_uses_bitstreams(tmp_path):
     assert torch.load(ck, weights_only=False)["step"] == 30
 
 
+def test_freeze_keeps_the_named_modules_fixed(tmp_path):
+    import pytest
+
+    from ncodec.errors import UsageError
+
+    base = torch.load(run_training(_args(tmp_path / "f", 2)), weights_only=False)["model"]
+    tuned = torch.load(run_training(_args(tmp_path / "g", 3, init=tmp_path / "f" / "checkpoint.pt", freeze="g_a",
+                                          lr=1e-2)), weights_only=False)["model"]
+    frozen = [k for k in base if k.startswith("g_a.")]
+    assert frozen and all(torch.equal(base[k], tuned[k]) for k in frozen)
+    assert not torch.equal(base["g_s.0.weight"], tuned["g_s.0.weight"])  # the rest still trains
+    with pytest.raises(UsageError, match="no module 'g_x'"):
+        run_training(_args(tmp_path / "h", 1, freeze="g_x"))
+
+
 def test_qat_fine_tune_runs(tmp_path):
     base = run_training(_args(tmp_path / "d", 2))
     ck = run_training(_args(tmp_path / "e", 2, init=base, qat=True))

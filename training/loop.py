@@ -102,6 +102,26 @@ def _family_options(args: argparse.Namespace) -> dict[str, Any]:
     return extra
 
 
+def freeze_parameters(model: torch.nn.Module, spec: str | None) -> int:
+    """Keep the parameters under the comma-separated module names of ``spec`` (e.g. ``g_a``) fixed:
+    fine-tuning around a trained transform (mcq seeded from the mean-scale default: training its
+    analysis through the straight-through estimator drifted the latent off the codebooks, 31.1 to
+    26.5 dB in 800 steps). Returns how many tensors were frozen; an unknown name is a usage error."""
+    if not spec:
+        return 0
+    names = [n.strip() for n in str(spec).split(",") if n.strip()]
+    modules = dict(model.named_modules())
+    unknown = [n for n in names if n not in modules]
+    if unknown:
+        raise UsageError(f"--freeze: the model has no module {unknown[0]!r}")
+    count = 0
+    for name in names:
+        for param in modules[name].parameters():
+            param.requires_grad_(False)
+            count += 1
+    return count
+
+
 def run_training(args: argparse.Namespace,
                  validate: Callable[[VariableRateImageModel, list[Path]], dict[str, float]] | None = None) -> Path:
     """Train (or resume) a model; returns the checkpoint path."""
@@ -158,8 +178,11 @@ def run_training(args: argparse.Namespace,
     for net in model.modules():  # every fixed-point net is fake-quantised during --qat
         if isinstance(net, FixedPointNet):
             net.qat = bool(args.qat)
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    frozen = freeze_parameters(model, getattr(args, "freeze", None))
+    if frozen:
+        print(f"--freeze: {frozen} tensors kept fixed", file=sys.stderr)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles") and p.requires_grad]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles") and p.requires_grad]
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -57,6 +57,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-partial", action="store_true",
                    help="with --init: copy only the tensors whose names and shapes match (e.g. a mean-scale "
                         "hyperprior's transforms into checkerboard-channel) and report how many")
+    p.add_argument("--freeze", default=None,
+                   help="comma-separated modules kept fixed, e.g. g_a (fine-tuning around trained transforms)")
     p.add_argument("--qat", action="store_true",
                    help="fake-quantise the fixed-point entropy-parameter net (quantisation-aware fine-tuning)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
