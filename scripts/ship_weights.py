@@ -33,6 +33,9 @@ def main() -> int:
                         "still gives the steps and training time")
     p.add_argument("--prior", action="append", default=[],
                    help="checkpoint of an earlier stage (e.g. the float run before QAT): its steps and time count too")
+    p.add_argument("--seeded-from", default=None, metavar="FILE.ncw",
+                   help="shipped weight file whose trained tensors seeded this run (e.g. mcq from the mean-scale "
+                        "default): its manifest steps and time are recorded beside this run's")
     a = p.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     priors = [torch.load(c, map_location="cpu", weights_only=False) for c in a.prior]
@@ -63,6 +66,14 @@ def main() -> int:
              "machine": a.machine,
              "qat": bool(ck.get("qat", False)),
              "size_bytes": path.stat().st_size}
+    if a.seeded_from:
+        seed_name = Path(a.seeded_from).name
+        seed = next((e for e in entries if e["file"] == seed_name), None)
+        if seed is None:
+            raise SystemExit(f"error: --seeded-from {seed_name} is not in {MANIFEST}")
+        entry["seeded_from"] = {k: seed[k] for k in ("file", "sha256", "steps", "train_wall_s") if k in seed}
+        entry["steps_including_seed"] = entry["steps"] + int(seed.get("steps", 0))
+        entry["train_wall_s_including_seed"] = round(entry["train_wall_s"] + float(seed.get("train_wall_s", 0.0)), 1)
     if a.kodak:
         doc = json.loads(Path(a.kodak).read_text())
         if "results" in doc:  # an `ncodec eval` result file
@@ -73,6 +84,14 @@ def main() -> int:
             entry["kodak"] = [{"quality": q, "bpp": b, "psnr_rgb": p} for q, b, p in
                               zip(doc["qualities"], r["bpp"], r["psnr-rgb"])]
             entry["kodak_bd_rate_vs_vtm_pct"] = round(bd_rate(load_curve("anchor:kodak/vtm"), load_curve(a.kodak)), 2)
+            entry["kodak_results"] = a.kodak
+        elif "points" in doc:  # scripts/mcq_kodak.py
+            entry["kodak"] = [{k: pt[k] for k in ("quality", "bpp", "psnr_rgb", "ms_ssim_rgb", "indices_exact_all")}
+                              for pt in doc["points"]]
+            for key in ("bd_rate_psnr_vs_mean_scale_pct", "bd_rate_ms_ssim_db_vs_mean_scale_pct",
+                        "threads_1_vs_2_identical_bytes"):
+                if key in doc:
+                    entry[f"kodak_{key}"] = doc[key]
             entry["kodak_results"] = a.kodak
         else:
             entry["kodak"] = doc.get("codec_points")
