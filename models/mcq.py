@@ -1,7 +1,7 @@
 """Multi-codebook vector quantisation over cascaded scales (after McQuic, Zhu et al., CVPR 2022).
 
 The analysis transform maps an image to a latent ``y`` at stride 8 (or 16, config ``transforms``);
-small stride-2 nets derive coarser latents from it (strides 16, 32, ...). Quantisation runs coarse to fine: the coarsest
+small stride-2 nets derive coarser latents from it (strides 16, 32, ... or 32, 64, ...). Quantisation runs coarse to fine: the coarsest
 latent is vector-quantised with ``groups`` sub-codebooks of ``codewords`` entries each (one per
 channel group); every finer scale is predicted from the dequantised coarser one by an up-sampling
 net, and its residual is vector-quantised the same way, so each scale's dequantised features
@@ -78,7 +78,7 @@ class CodebookStage(nn.Module):
     with a learned prior (mixture weights) per group and usage counters for re-assignment."""
 
     def __init__(self, channels: int, groups: int, codewords: int, parents: int = 0,
-                 quantizer: str = "softmax", ecvq_weight: float = 0.5) -> None:
+                 quantizer: str = "softmax", ecvq_weight: float = ECVQ_WEIGHT) -> None:
         super().__init__()
         if channels % groups:
             raise ValueError(f"{channels} channels do not split into {groups} groups")

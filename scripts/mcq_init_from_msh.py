@@ -95,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--data", default=None, help="training folder (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2)
-    p.add_argument("--groups", type=int, default=12)
-    p.add_argument("--codewords", default="256,256,256")
+    # defaults: the shipped mcq-vr-n64m96-g24 (run 6)
+    p.add_argument("--groups", type=int, default=24)
+    p.add_argument("--codewords", default="64,64,256")
     p.add_argument("--prior", default="parent", choices=["flat", "parent"])
     p.add_argument("--quantizer", default="ecvq", choices=["softmax", "ste", "ecvq"])
-    p.add_argument("--ecvq-weight", type=float, default=0.1)
+    p.add_argument("--ecvq-weight", type=float, default=0.15)
     p.add_argument("--lambdas", default="0.0018,0.0035,0.0067,0.013,0.025")
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--iterations", type=int, default=25)
@@ -107,11 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # the cascade nets' initial weights (the recipe check needs the same seed file)
     generator = torch.Generator().manual_seed(args.seed)
 
     base = LearnedImageCodec.from_file(args.base).model.float().eval()
     if base.kind != "mean-scale-hyperprior":
         print(f"error: {args.base} holds a {base.kind!r} model, not a mean-scale hyperprior", file=sys.stderr)
+        return 2
+    if args.crop <= 0 or args.crop % 64:
+        print(f"error: --crop must be a positive multiple of 64 (the cascade's stride), got {args.crop}",
+              file=sys.stderr)
         return 2
     files = resolve_data(args.data) if args.data else dataset_files("photos-train")
     train = files[: len(files) - args.val_count]

@@ -6,7 +6,9 @@
 #
 #   scripts/mcq_pipeline.sh RUN_DIR WEIGHT_NAME "TRAINING COMMAND" [SEED_WEIGHTS.ncw]
 # (SEED_WEIGHTS: the shipped file whose transforms seeded the run, scripts/mcq_init_from_msh.py)
-# The manifest entry gets no Kodak figures from here (results/kodak-mcq.json holds them): add them.
+# The manifest entry takes its Kodak figures from results/kodak-mcq.json. The recipe it records is the
+# training and tuning commands only; a seeded run also needs its seeding command in the manifest, so
+# run 6 was shipped by hand with one --recipe per command (see its manifest entry).
 #   e.g. scripts/mcq_pipeline.sh runs/mcq-ecvq-full mcq-vr-n64m64-ecvq.ncw "$(tail -1 runs/mcq-ecvq-full/RECIPE.txt)"
 set -euo pipefail
 RUN=${1:?run folder}
@@ -22,4 +24,4 @@ $PY scripts/fuzz.py --codec mcq --weights "$RUN/tuned.ncw" --cases 20000
 $PY scripts/fuzz.py --codec mcq --weights "$RUN/tuned.ncw" --cases 20000 --backend compressai
 $PY benchmarks/decode_families.py --mcq-weights "$RUN/tuned.ncw"
 $PY scripts/ship_weights.py "$RUN/checkpoint.pt" --tuned "$RUN/tuned.ncw" --name "$NAME" --qualities 1,2,3,4,5 \
-    --recipe "$RECIPE" --recipe "$TUNE" ${SEEDED:+--seeded-from "$SEEDED"}
+    --recipe "$RECIPE" --recipe "$TUNE" --kodak results/kodak-mcq.json --default ${SEEDED:+--seeded-from "$SEEDED"}

@@ -6,7 +6,8 @@
 
 The commands are the manifest's (models/weights/manifest.json, "recipe"); each stage's training log is
 committed as models/weights/logs/<file stem>.stage<k>.csv. ``check`` reruns the first stage for --steps
-steps with the full run's learning-rate schedule (``--stop-after``) and compares loss, bpp and MSE at
+steps with the full run's learning-rate schedule (``--stop-after``), after running in full any commands
+before it (mcq's seeding script), and compares loss, bpp and MSE at
 every logged step: on the machine that trained the weights they agree to float printing precision;
 elsewhere small floating-point differences grow slowly, so the check allows 2 % before failing.
 Needs the training data ($NCODEC_DATA/photos-train); recipes that start from another shipped weight
@@ -49,11 +50,20 @@ def _read_log(path: Path) -> dict[int, dict[str, float]]:
 
 def check(name: str, steps: int, runs: Path) -> int:
     entry = recipes()[name]
-    if shlex.split(entry["recipe"][0])[0] == "python":  # scripts/train_octree.py checks itself
-        return subprocess.run(_ncodec(entry["recipe"][0], ["--check"]), cwd=REPO).returncode
+    commands = entry["recipe"]
+    train = next((i for i, c in enumerate(commands) if shlex.split(c)[:2] == ["ncodec", "train"]), None)
+    if train is None:  # scripts/train_octree.py checks itself
+        return subprocess.run(_ncodec(commands[0], ["--check"]), cwd=REPO).returncode
     logged = _read_log(LOGS / f"{name}.stage1.csv")
     out = runs / f"check-{name}"
-    first = shlex.split(entry["recipe"][0])
+    first = shlex.split(commands[train])
+    run_dir = first[first.index("--out") + 1]
+    # the commands before the first training (e.g. mcq's seeding script) run in full, into the check folder
+    for command in commands[:train]:
+        argv = _ncodec(command.replace(run_dir + "/", f"{out}/"), [])
+        print("running:", shlex.join(argv[1:]), flush=True)
+        subprocess.run(argv, check=True, cwd=REPO)
+    first = shlex.split(commands[train].replace(run_dir + "/", f"{out}/"))
     first[first.index("--out") + 1] = str(out)
     cmd = _ncodec(shlex.join(first), ["--stop-after", str(steps), "--no-progress", "--val-every", str(10 ** 9)])
     print("running:", shlex.join(cmd[2:]), flush=True)

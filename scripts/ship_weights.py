@@ -37,6 +37,16 @@ def main() -> int:
                    help="shipped weight file whose trained tensors seeded this run (e.g. mcq from the mean-scale "
                         "default): its manifest steps and time are recorded beside this run's")
     a = p.parse_args()
+    seed = None
+    if a.seeded_from:  # checked before anything is written
+        from ncodec.fileutil import sha256_file
+
+        known = json.loads(MANIFEST.read_text())["models"] if MANIFEST.exists() else []
+        seed = next((e for e in known if e["file"] == Path(a.seeded_from).name), None)
+        if seed is None:
+            raise SystemExit(f"error: --seeded-from {Path(a.seeded_from).name} is not in {MANIFEST}")
+        if sha256_file(a.seeded_from) != seed["sha256"]:
+            raise SystemExit(f"error: --seeded-from {a.seeded_from} differs from the manifest's {seed['file']}")
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     priors = [torch.load(c, map_location="cpu", weights_only=False) for c in a.prior]
     meta = {"step": int(ck["step"]), "qat": bool(ck.get("qat", False))}
@@ -66,11 +76,7 @@ def main() -> int:
              "machine": a.machine,
              "qat": bool(ck.get("qat", False)),
              "size_bytes": path.stat().st_size}
-    if a.seeded_from:
-        seed_name = Path(a.seeded_from).name
-        seed = next((e for e in entries if e["file"] == seed_name), None)
-        if seed is None:
-            raise SystemExit(f"error: --seeded-from {seed_name} is not in {MANIFEST}")
+    if seed is not None:
         entry["seeded_from"] = {k: seed[k] for k in ("file", "sha256", "steps", "train_wall_s") if k in seed}
         entry["steps_including_seed"] = entry["steps"] + int(seed.get("steps", 0))
         entry["train_wall_s_including_seed"] = round(entry["train_wall_s"] + float(seed.get("train_wall_s", 0.0)), 1)

@@ -62,6 +62,11 @@ def test_freeze_keeps_the_named_modules_fixed(tmp_path):
     assert not torch.equal(base["g_s.0.weight"], tuned["g_s.0.weight"])  # the rest still trains
     with pytest.raises(UsageError, match="no module 'g_x'"):
         run_training(_args(tmp_path / "h", 1, freeze="g_x"))
+    with pytest.raises(UsageError, match="same --freeze"):  # its optimiser state holds the unfrozen tensors only
+        run_training(_args(tmp_path / "g", 4, resume=True))
+    resumed = torch.load(run_training(_args(tmp_path / "g", 4, resume=True, freeze="g_a", lr=1e-2)),
+                         weights_only=False)
+    assert resumed["step"] == 4 and all(torch.equal(base[k], resumed["model"][k]) for k in frozen)
 
 
 def test_qat_fine_tune_runs(tmp_path):

@@ -201,6 +201,11 @@ def run_training(args: argparse.Namespace,
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck["config"] != config:
             raise UnsupportedInputError(f"checkpoint config {ck['config']} differs from {config}")
+        saved_freeze = (ck.get("args") or {}).get("freeze")
+        if (saved_freeze or None) != (getattr(args, "freeze", None) or None):
+            # the optimiser state holds the trainable tensors only, so it cannot move to another set
+            raise UsageError(f"--resume: the run was trained with --freeze {saved_freeze or '(none)'}; "
+                             "resume it with the same --freeze")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if aux_opt is not None:

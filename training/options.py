@@ -36,7 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "nearest distance (default 0.5)")
     p.add_argument("--transforms", default=None, choices=["stride8", "hyperprior"],
                    help="mcq: 3-layer stride-8 transforms (default) or the hyperprior codecs' 4-layer stride-16 "
-                        "ones, which --init --init-partial can take from a trained mean-scale model")
+                        "ones (seed them from a trained mean-scale model with scripts/mcq_init_from_msh.py, then "
+                        "--init FILE --init-partial)")
     p.add_argument("--groups", type=int, default=None, help="mcq: channel groups (sub-codebooks) per stage (default 8)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
