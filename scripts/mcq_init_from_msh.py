@@ -25,12 +25,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.datasets.catalog import dataset_files, resolve_data
+from ncodec.datasets.images import load_rgb
 from ncodec.models.mcq import PRIOR_GAIN, MultiCodebookVQ
 
 
@@ -38,8 +37,7 @@ def crops(files: list[Path], size: int) -> list[torch.Tensor]:
     """Non-overlapping ``size`` crops of every image, (1, 3, size, size) in [0, 1]."""
     out = []
     for path in files:
-        a = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
-        x = torch.from_numpy(a).permute(2, 0, 1)[None]
+        x = load_rgb(path)[None].float() / 255.0
         for i in range(0, x.shape[2] - size + 1, size):
             for j in range(0, x.shape[3] - size + 1, size):
                 out.append(x[..., i:i + size, j:j + size])
