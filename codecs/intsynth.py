@@ -1,0 +1,143 @@
+"""Integer synthesis weight files and executors (issue 20; the program is defined in models/intsynth.py).
+
+An integer-synthesis file (``*.intsyn.ncw``) holds the program built from a base codec's g_s after
+quantisation-aware fine-tuning, keyed by the base weight file's sha256: the base file, and with it every
+existing bitstream, is unchanged. Decoding picks the fast executor (oneDNN int8 convolutions with fused
+element-wise C++ passes) where it is available and the reference executor elsewhere; both compute the
+same exact integers, so the pixels are identical (tests/test_intsynth.py).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ncodec.errors import ModelMismatchError
+
+INTSYNTH_FORMAT = 1
+INTSYNTH_KIND = "integer-synthesis"
+
+
+def integer_latent(latents: dict[str, np.ndarray]) -> torch.Tensor:
+    """A scalar family's decoded tile -> the exact integer latent 256*symbol + mean (int64)."""
+    y = torch.from_numpy(np.asarray(latents["y"])).long() * 256
+    means = latents.get("means")
+    return y + torch.from_numpy(np.asarray(means)).long() if means is not None else y
+
+
+def save_program(program: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
+                 meta: dict[str, Any] | None = None) -> str:
+    """Write an integer-synthesis file atomically; returns its sha256."""
+    import hashlib
+
+    from ncodec.codecs.imageio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
+                "base_sha256": base_sha256, "program": program, "meta": dict(meta or {})}, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_program(path: str | Path, base_sha256: str | None = None) -> dict[str, Any]:
+    """The program of an integer-synthesis file; one-line ncodec errors for a missing, foreign or
+    mismatched file."""
+    from ncodec.codecs.image import read_weight_file
+    from ncodec.models.intsynth import PROGRAM_VERSION, check_bounds
+
+    state, _ = read_weight_file(path, "integer-synthesis file")
+    if not isinstance(state, dict) or state.get("kind") != INTSYNTH_KIND or state.get("format") != INTSYNTH_FORMAT:
+        raise ModelMismatchError(f"{path} is not an ncodec integer-synthesis file")
+    if base_sha256 is not None and state["base_sha256"] != base_sha256:
+        raise ModelMismatchError(f"{path} was built for weights {state['base_sha256'][:16]}…, "
+                                 f"the codec has {base_sha256[:16]}…")
+    program = state["program"]
+    if int(program.get("version", -1)) != PROGRAM_VERSION:
+        raise ModelMismatchError(f"{path}: unknown integer-synthesis program version")
+    check_bounds(program)
+    return program
+
+
+def onednn_available() -> bool:
+    """Whether this torch has oneDNN's int8 convolution with float32 output (x86 builds)."""
+    ops = getattr(torch.ops, "onednn", None)
+    try:
+        return ops is not None and hasattr(ops, "qconv_pointwise") and hasattr(ops, "qconv_prepack") \
+            and torch.backends.mkldnn.is_available()
+    except RuntimeError:
+        return False
+
+
+class FastIntegerSynthesis:
+    """The integer program on oneDNN int8 convolutions (int32 sums, exact float32 outputs thanks to the
+    power-of-two scales) and the fused element-wise passes of ``ncodec.models._intsynth``. Computes the
+    same integers as ``models.intsynth.run_reference``, a few times faster than the float g_s."""
+
+    def __init__(self, program: dict[str, Any]) -> None:
+        from ncodec.models import _intsynth
+
+        self.kernels = _intsynth
+        self.program = program
+        self.layers = int(program["layers"])
+        self.convs = []
+        for i in range(self.layers):
+            self.convs.append(self._prepare(program[f"conv{i}.weight"], program[f"conv{i}.exp"],
+                                            program[f"conv{i}.bias"], zero_point=128, groups=1, padding=1))
+        self.gdns = []
+        for i in range(self.layers - 1):
+            c = program[f"gdn{i}.weight"].shape[0]
+            weight = program[f"gdn{i}.weight"].view(c, c, 1, 1)
+            self.gdns.append((self._prepare(weight, program[f"gdn{i}.exp"], program[f"gdn{i}.bias"],
+                                            zero_point=0, groups=1, padding=0),
+                              program[f"gdn{i}.sq_mult"].contiguous().numpy(),
+                              program[f"gdn{i}.out_mult"].contiguous().numpy()))
+
+    @staticmethod
+    def _prepare(weight: torch.Tensor, exp: torch.Tensor, bias: torch.Tensor, zero_point: int, groups: int,
+                 padding: int) -> dict[str, Any]:
+        scales = torch.pow(2.0, -exp.double())
+        packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), scales, 1.0, zero_point, [1, 1],
+                                                [padding, padding], [1, 1], groups, None)
+        return {"packed": packed, "scales": scales, "zero_points": torch.zeros(weight.shape[0], dtype=torch.long),
+                "bias": (bias.double() * scales).float(), "zero_point": zero_point, "groups": groups,
+                "padding": padding}
+
+    @staticmethod
+    def _conv(qx: torch.Tensor, layer: dict[str, Any]) -> torch.Tensor:
+        p = layer["padding"]
+        return torch.ops.onednn.qconv_pointwise(qx, 1.0, layer["zero_point"], layer["packed"], layer["scales"],
+                                                layer["zero_points"], layer["bias"], [1, 1], [p, p], [1, 1],
+                                                layer["groups"], 1.0, 0, torch.float32, "none", [], "")
+
+    @torch.inference_mode()
+    def __call__(self, latent_int: torch.Tensor, quality: float) -> np.ndarray:
+        """Integer latent (1, M, h, w) -> uint8 pixels (2**L*h, 2**L*w, 3)."""
+        from ncodec.models.intsynth import input_activations
+
+        threads = torch.get_num_threads()
+        a = (input_activations(latent_int, self.program, quality) + 128).to(torch.uint8)
+        qx = a.contiguous(memory_format=torch.channels_last)
+        for i in range(self.layers):
+            acc = self._conv(qx, self.convs[i])  # (1, 4C, h, w) float32, channels-last
+            v = acc.permute(0, 2, 3, 1)[0].numpy()  # (h, w, 4C) view
+            h, w, c4 = v.shape
+            if i == self.layers - 1:
+                pixels = np.empty((2 * h, 2 * w, c4 // 4), dtype=np.uint8)
+                self.kernels.pixels_u8(v, pixels, threads)
+                return pixels
+            gdn, sq_mult, out_mult = self.gdns[i]
+            sq = torch.empty((1, h, w, c4), dtype=torch.uint8)
+            self.kernels.square_u8(v, sq_mult, sq[0].numpy(), threads)
+            # the phase-major (h, w, 4C) memory read as an image of h x 4w pixels with C channels: the
+            # gamma sum is then one 1x1 convolution, per pixel and phase
+            n = self._conv(sq.view(1, h, 4 * w, c4 // 4).permute(0, 3, 1, 2), gdn)
+            n = n.permute(0, 2, 3, 1)[0].reshape(h, w, c4).numpy()
+            nxt = torch.empty((1, 2 * h, 2 * w, c4 // 4), dtype=torch.uint8)
+            self.kernels.gdn_u8(v, n, out_mult, nxt[0].numpy(), True, threads)
+            qx = nxt.permute(0, 3, 1, 2)
+        raise AssertionError("unreachable")
