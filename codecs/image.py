@@ -322,15 +322,53 @@ class LearnedImageCodec:
         shapes = [tuple(self.model.latent_shape(-(-th // d) * d, -(-tw // d) * d)[2:]) for _, _, th, tw in tiles]
         return qualitymap.unpack_section(sections[-1], shapes, self.levels)
 
+    # ------------------------------------------------------------------ integer synthesis
+    def attach_integer_synthesis(self, path: str | Path | None = None) -> Any:
+        """Load the integer synthesis (``codecs/intsynth.py``) of these weights: ``path``, or the shipped
+        file of the manifest. Returns its executor, or None when these weights have none."""
+        from ncodec.codecs.intsynth import build_executor, find_integer_synthesis, load_program
+
+        found = Path(path) if path is not None else find_integer_synthesis(self.name, self.sha256)
+        self._int_synthesis = None if found is None else build_executor(load_program(found, self.sha256))
+        return self._int_synthesis
+
+    def integer_synthesis(self) -> Any:
+        """The executor of the integer synthesis (loaded on first use), or None."""
+        if not hasattr(self, "_int_synthesis"):
+            self.attach_integer_synthesis()
+        return self._int_synthesis
+
+    def synthesis_path(self, synthesis: str, realism: float, quality_maps: Any) -> str:
+        """"integer" or "float" for ``decompress(synthesis=...)``: "auto" takes the integer synthesis
+        when these weights have one and the stream allows it (uniform quality, R = 0)."""
+        if synthesis not in ("auto", "integer", "float"):
+            raise UsageError(f"synthesis must be auto, integer or float, got {synthesis!r}")
+        if synthesis == "float":
+            return "float"
+        allowed = realism == 0.0 and quality_maps is None
+        if synthesis == "integer":
+            if self.integer_synthesis() is None:
+                raise MissingWeightsError(f"{self.name} weights {self.sha256[:16]}… have no integer synthesis "
+                                          "(train one with scripts/train_intsynth.py)")
+            if not allowed:
+                raise UsageError("the integer synthesis decodes uniform-quality streams at realism 0: use "
+                                 "--synthesis float for quality maps or --realism")
+            return "integer"
+        return "integer" if allowed and self.integer_synthesis() is not None else "float"
+
     @torch.inference_mode()
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu", realism: float = 0.0,
-                   realism_decoder: Any = None) -> np.ndarray:
+                   realism_decoder: Any = None, synthesis: str = "auto") -> np.ndarray:
         """Header + sections -> uint8 (H, W, 3) or (H, W).
 
         ``realism`` R > 0 runs ``realism_decoder`` (``codecs.realism.RealismDecoder``) on top of the
-        synthesis, with noise seeded by the stream; R = 0 is the MSE decoder and never touches it."""
+        synthesis, with noise seeded by the stream; R = 0 is the MSE decoder and never touches it.
+        ``synthesis``: "integer" (bit-identical pixels everywhere, where the weights have one), "float"
+        (the trained g_s), or "auto" (integer when available for the stream, else float)."""
         latents, tiles, q = self.decompress_latents(header, sections, device)
         maps = self._quality_maps(header, sections, tiles)
+        if self.synthesis_path(synthesis, realism, maps) == "integer":
+            return self._integer_pixels(header, latents, tiles, q)
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
@@ -355,6 +393,20 @@ class LearnedImageCodec:
         if channels == 1:
             grey = np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
             return grey
+        return result
+
+
+    def _integer_pixels(self, header: Header, latents: list[dict[str, np.ndarray]],
+                        tiles: list[tuple[int, int, int, int]], q: float) -> np.ndarray:
+        from ncodec.codecs.intsynth import integer_latent
+
+        executor = self.integer_synthesis()
+        channels, h, w = header.shape
+        result = np.empty((h, w, 3), dtype=np.uint8)
+        for lat, (top, left, th, tw) in zip(latents, tiles):
+            result[top:top + th, left:left + tw] = executor(integer_latent(lat), q)[:th, :tw]
+        if channels == 1:
+            return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return result
 
 

@@ -63,6 +63,45 @@ def load_program(path: str | Path, base_sha256: str | None = None) -> dict[str, 
     return program
 
 
+def find_integer_synthesis(codec_name: str, weights_sha256: str) -> Path | None:
+    """The shipped integer-synthesis file of a codec's weights, or None."""
+    from ncodec.models.zoo import WEIGHTS_DIR, integer_synthesis_entries
+
+    for entry in integer_synthesis_entries():
+        if entry["base_codec"] == codec_name and entry["base_sha256"] == weights_sha256:
+            path = WEIGHTS_DIR / entry["file"]
+            if path.exists():
+                return path
+    return None
+
+
+def build_executor(program: dict[str, Any], prefer_fast: bool = True) -> Any:
+    """The fast executor where oneDNN int8 is available and passes a self-test against the reference on
+    random integer latents (a CPU whose int8 kernels saturate would fail it), else the reference."""
+    if prefer_fast and onednn_available():
+        try:
+            fast = FastIntegerSynthesis(program)
+            if fast.self_test():
+                return fast
+        except (RuntimeError, ImportError):
+            pass
+    return ReferenceIntegerSynthesis(program)
+
+
+class ReferenceIntegerSynthesis:
+    """``models.intsynth.run_reference`` as an executor (any machine, any device; slower)."""
+
+    name = "reference"
+
+    def __init__(self, program: dict[str, Any]) -> None:
+        self.program = program
+
+    def __call__(self, latent_int: torch.Tensor, quality: float) -> np.ndarray:
+        from ncodec.models.intsynth import run_reference
+
+        return np.ascontiguousarray(run_reference(self.program, latent_int, quality)[0].permute(1, 2, 0).numpy())
+
+
 def onednn_available() -> bool:
     """Whether this torch has oneDNN's int8 convolution with float32 output (x86 builds)."""
     ops = getattr(torch.ops, "onednn", None)
@@ -77,6 +116,8 @@ class FastIntegerSynthesis:
     """The integer program on oneDNN int8 convolutions (int32 sums, exact float32 outputs thanks to the
     power-of-two scales) and the fused element-wise passes of ``ncodec.models._intsynth``. Computes the
     same integers as ``models.intsynth.run_reference``, a few times faster than the float g_s."""
+
+    name = "onednn-int8"
 
     def __init__(self, program: dict[str, Any]) -> None:
         from ncodec.models import _intsynth
@@ -96,6 +137,26 @@ class FastIntegerSynthesis:
                                             zero_point=0, groups=1, padding=0),
                               program[f"gdn{i}.sq_mult"].contiguous().numpy(),
                               program[f"gdn{i}.out_mult"].contiguous().numpy()))
+
+    def self_test(self, seed: int = 0) -> bool:
+        """Compare with the reference executor on a random 4x6 integer latent at the extremes of the
+        activation range (clamped inputs included), with 1 and 2 threads."""
+        from ncodec.models.intsynth import run_reference
+
+        m = self.program["conv0.weight"].shape[1]
+        gen = torch.Generator().manual_seed(seed)
+        latent = torch.randint(-64 * 256, 64 * 256, (1, m, 4, 6), generator=gen)
+        q = 1.0 + (int(self.program["levels"]) - 1) / 2
+        want = run_reference(self.program, latent, q)[0].permute(1, 2, 0).numpy()
+        threads = torch.get_num_threads()
+        try:
+            results = []
+            for n in sorted({1, threads}):
+                torch.set_num_threads(n)
+                results.append(self(latent, q))
+        finally:
+            torch.set_num_threads(threads)
+        return all(np.array_equal(r, want) for r in results)
 
     @staticmethod
     def _prepare(weight: torch.Tensor, exp: torch.Tensor, bias: torch.Tensor, zero_point: int, groups: int,

@@ -40,6 +40,12 @@ def realism_entries() -> list[dict[str, Any]]:
     return list(doc.get("realism_models", []))
 
 
+def integer_synthesis_entries() -> list[dict[str, Any]]:
+    """Shipped integer syntheses (``integer_synthesis`` of the manifest), each bound to base weights."""
+    doc = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    return list(doc.get("integer_synthesis", []))
+
+
 def extra_dirs() -> list[Path]:
     env = os.environ.get("NCODEC_WEIGHTS", "")
     return [Path(p) for p in env.split(os.pathsep) if p]

@@ -26,18 +26,23 @@ class Bitstream:
     stats: dict[str, float] = field(default_factory=dict)
 
     def decode(self, weights: PathLike | None = None, device: str = "cpu", realism: float = 0.0,
-               realism_weights: PathLike | None = None) -> np.ndarray:
-        """Decode to pixels; ``realism`` R in (0, 1] runs the generative decoder (learned image codecs)."""
+               realism_weights: PathLike | None = None, synthesis: str = "auto") -> np.ndarray:
+        """Decode to pixels; ``realism`` R in (0, 1] runs the generative decoder (learned image codecs);
+        ``synthesis`` "integer" / "float" / "auto" picks a learned image codec's synthesis path."""
         from ncodec.codecs.registry import load_codec
 
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
+        if synthesis != "auto" and not hasattr(codec, "synthesis_path"):
+            raise UsageError(f"--synthesis applies to learned image codecs, not {self.header.codec}")
         if realism == 0.0:
-            return codec.decompress(self.header, self.sections, device=device)
+            if synthesis == "auto":
+                return codec.decompress(self.header, self.sections, device=device)
+            return codec.decompress(self.header, self.sections, device=device, synthesis=synthesis)
         from ncodec.codecs.realism import realism_decoder_for
 
         decoder = realism_decoder_for(codec, realism, realism_weights)
         return codec.decompress(self.header, self.sections, device=device, realism=realism,
-                                realism_decoder=decoder)
+                                realism_decoder=decoder, synthesis=synthesis)
 
 
 def _read_input_image(src: PathLike | np.ndarray | bytes, notes: list[str] | None = None,
@@ -416,11 +421,13 @@ def open(src: PathLike | bytes) -> Bitstream:  # noqa: A001 - mirrors PIL.Image.
 
 def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathLike | None = None,
            device: str = "cpu", force: bool = False, realism: float = 0.0,
-           realism_weights: PathLike | None = None) -> np.ndarray:
+           realism_weights: PathLike | None = None, synthesis: str = "auto") -> np.ndarray:
     """Decode ``.ncd`` (path or bytes) to a uint8 image array; write ``dst`` (PNG, PPM, …) if given.
 
     ``realism`` R in [0, 1] (learned image streams): 0 is the MSE decoder; R > 0 runs the realism
-    generator (``realism_weights``, default the shipped one for the stream's weights)."""
+    generator (``realism_weights``, default the shipped one for the stream's weights). ``synthesis``
+    (learned image streams): "integer" gives the same pixels on every machine and thread count,
+    "float" runs the trained float g_s, "auto" the integer one where the weights ship it."""
     from ncodec.codecs.imageio import write_image
 
     if dst is not None:
@@ -438,7 +445,10 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         return _decode_video(stream, dst, device, t0)
     if realism and stream.header.modality != "image":
         raise UsageError(f"--realism applies to learned image streams, not a {stream.header.modality}")
-    image = stream.decode(weights=weights, device=device, realism=realism, realism_weights=realism_weights)
+    if synthesis != "auto" and stream.header.modality != "image":
+        raise UsageError(f"--synthesis applies to learned image streams, not a {stream.header.modality}")
+    image = stream.decode(weights=weights, device=device, realism=realism, realism_weights=realism_weights,
+                          synthesis=synthesis)
     t1 = time.perf_counter()
     if dst is not None:
         write_image(dst, image)

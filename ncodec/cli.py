@@ -118,7 +118,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
     from ncodec import api
 
     img = api.decode(a.input, a.output, weights=a.weights, device=a.device, force=a.force,
-                     realism=a.realism, realism_weights=a.realism_weights)
+                     realism=a.realism, realism_weights=a.realism_weights, synthesis=a.synthesis)
     s = api.decode.last_stats
     if "frames" in s:
         size = f"{s['frames']} frames of {img.shape[2]}x{img.shape[1]}, {s['fps']:.1f} frames/s"
@@ -448,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "decoder, bit for bit; chosen at decode time, the stream is unchanged)")
     d.add_argument("--realism-weights", default=None, metavar="FILE",
                    help="realism generator weights (default: the shipped ones for the stream's weights)")
+    d.add_argument("--synthesis", choices=("auto", "integer", "float"), default="auto",
+                   help="learned image streams: integer synthesis (the same pixels on every machine and "
+                        "thread count), the float one, or auto (integer where the weights ship one)")
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="show a bitstream's header and sections")

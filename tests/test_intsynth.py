@@ -1,0 +1,192 @@
+"""Integer synthesis (issue 20): exact integer program of g_s, identical pixels for every executor and
+thread count, golden pixels, the QAT simulation, and the decoder/CLI switches."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ncodec.codecs import container
+from ncodec.codecs.image import LearnedImageCodec
+from ncodec.codecs.imageio import read_image
+from ncodec.codecs.intsynth import (FastIntegerSynthesis, ReferenceIntegerSynthesis, build_executor, integer_latent,
+                                    load_program, onednn_available)
+from ncodec.errors import MissingWeightsError, ModelMismatchError, UsageError
+from ncodec.models.intsynth import (EXACT_LIMIT, FakeQuantSynthesis, build_program, check_bounds, float_trace,
+                                    merge_traces, phase_shuffle, run_reference, subpixel_weight)
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "v1"
+KINDS = ("factorized", "mean-scale-hyperprior", "checkerboard-channel", "checkerboard-channel-gmm")
+STREAMS = sorted(p for k in KINDS for p in GOLDEN.glob(f"{k}-kodim*.ncd"))
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN int8 convolution")
+
+
+def _kind(path: Path) -> str:
+    return path.name.split("-kodim")[0]
+
+
+def _golden_codec(kind: str) -> LearnedImageCodec:
+    codec = LearnedImageCodec.from_file(GOLDEN / f"{kind}-small.ncw")
+    codec.attach_integer_synthesis(GOLDEN / f"{kind}-small.intsyn.ncw")
+    return codec
+
+
+def test_subpixel_form_equals_the_transposed_convolution():
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, 5, 5, generator=gen, dtype=torch.float64)
+    b = torch.randn(5, generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 6, 7, 9, generator=gen, dtype=torch.float64)
+    want = F.conv_transpose2d(x, w, b, stride=2, padding=2, output_padding=1)
+    got = phase_shuffle(F.conv2d(x, subpixel_weight(w), b.repeat(4), padding=1))
+    assert torch.allclose(want, got, atol=1e-12)
+
+
+def test_golden_fixtures_cover_every_scalar_family():
+    assert len(STREAMS) == 16
+    assert all(p.with_suffix(".int.png").exists() for p in STREAMS)
+
+
+@pytest.mark.parametrize("path", STREAMS, ids=[p.name for p in STREAMS])
+def test_golden_streams_decode_to_the_committed_integer_pixels(path: Path):
+    """Byte-identical pixels with the reference and the fast executor, 1 and 2 threads."""
+    codec = _golden_codec(_kind(path))
+    header, sections = container.unpack(path.read_bytes())
+    expected = read_image(path.with_suffix(".int.png"))
+    program = codec.integer_synthesis().program
+    executors = [ReferenceIntegerSynthesis(program)]
+    if onednn_available():
+        executors.append(FastIntegerSynthesis(program))
+    threads = torch.get_num_threads()
+    try:
+        for executor in executors:
+            codec._int_synthesis = executor
+            for n in (1, 2):
+                torch.set_num_threads(n)
+                image = codec.decompress(header, sections, synthesis="integer")
+                assert np.array_equal(image, expected), f"{executor.name}, {n} threads"
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_float64_host_path_gives_the_same_integers():
+    """The reference computes its sums in float64 and the fast path in int32/float32: the same pixels,
+    so a float64-only host (or a GPU with exact float32 sums) agrees too."""
+    path = STREAMS[4]
+    codec = _golden_codec(_kind(path))
+    header, sections = container.unpack(path.read_bytes())
+    latents, _, q = codec.decompress_latents(header, sections)
+    program = codec.integer_synthesis().program
+    lat = integer_latent(latents[0])
+    a = run_reference(program, lat, q)
+    b = run_reference(program, lat.double(), q)
+    assert torch.equal(a, b)
+
+
+def test_bounds_are_checked():
+    program = load_program(GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw")
+    check_bounds(program)
+    bad = dict(program)
+    bad["conv1.bias"] = program["conv1.bias"].clone()
+    bad["conv1.bias"][0] = EXACT_LIMIT
+    with pytest.raises(ValueError, match="2\\*\\*24"):
+        check_bounds(bad)
+
+
+def test_program_is_bound_to_its_base_weights():
+    codec = LearnedImageCodec.from_file(GOLDEN / "factorized-small.ncw")
+    with pytest.raises(ModelMismatchError, match="built for weights"):
+        codec.attach_integer_synthesis(GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw")
+    with pytest.raises(ModelMismatchError, match="not an ncodec integer-synthesis file"):
+        load_program(GOLDEN / "factorized-small.ncw")
+
+
+@needs_onednn
+def test_self_test_rejects_a_kernel_that_differs(monkeypatch):
+    program = load_program(GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw")
+    fast = FastIntegerSynthesis(program)
+    assert fast.self_test()
+    real = fast.kernels
+
+    class OffByOne:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def pixels_u8(v, out, threads):
+            real.pixels_u8(v, out, threads)
+            out[0, 0, 0] ^= 1
+
+    fast.kernels = OffByOne()
+    assert not fast.self_test()
+    monkeypatch.setattr("ncodec.codecs.intsynth.FastIntegerSynthesis.self_test", lambda self: False)
+    assert isinstance(build_executor(program), ReferenceIntegerSynthesis)
+
+
+def test_fake_quant_training_graph_matches_the_program():
+    """QAT trains what the decoder runs: the float simulation's pixels are within a rounding step of
+    the integer program's."""
+    kind = "mean-scale-hyperprior"
+    codec = LearnedImageCodec.from_file(GOLDEN / f"{kind}-small.ncw")
+    path = [p for p in STREAMS if _kind(p) == kind and "kodim21" in p.name][0]
+    header, sections = container.unpack(path.read_bytes())
+    latents, _, q = codec.decompress_latents(header, sections)
+    y_hat = codec.latent.y_hat(latents[0], "cpu", torch.float32)
+    x = codec.model.synthesis_input(y_hat, q)
+    calibration = merge_traces([float_trace(codec.model.g_s, x)])
+    program = build_program(codec.model.g_s, lambda v: codec.model.gains(v)[1].view(-1).double(), codec.levels,
+                            calibration)
+    with torch.no_grad():
+        sim = torch.round(FakeQuantSynthesis(codec.model.g_s, calibration)(x) * 255).clamp(0, 255)
+    ref = run_reference(program, integer_latent(latents[0]), q).double()
+    diff = (sim.double() - ref).abs()
+    assert float(diff.mean()) < 0.05 and float(diff.max()) <= 2
+
+
+def test_decoder_switches(asset_images):
+    codec = LearnedImageCodec.from_file(GOLDEN / "mean-scale-hyperprior-small.ncw")
+    enc = codec.compress(asset_images["kodim21_64x64.png"], quality=2.0)
+    codec.attach_integer_synthesis(None)  # these test weights ship none
+    assert codec.integer_synthesis() is None
+    with pytest.raises(MissingWeightsError, match="no integer synthesis"):
+        codec.decompress(enc.header, enc.sections, synthesis="integer")
+    auto = codec.decompress(enc.header, enc.sections)
+    assert np.array_equal(auto, codec.decompress(enc.header, enc.sections, synthesis="float"))
+    codec.attach_integer_synthesis(GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw")
+    integer = codec.decompress(enc.header, enc.sections, synthesis="integer")
+    assert np.array_equal(integer, codec.decompress(enc.header, enc.sections))  # auto takes it
+    assert np.abs(integer.astype(int) - auto.astype(int)).mean() < 2.0
+    qmap = np.full(asset_images["kodim21_64x64.png"].shape[:2], 1.5)
+    enc_map = codec.compress(asset_images["kodim21_64x64.png"], quality_map=qmap)
+    with pytest.raises(UsageError, match="uniform-quality"):
+        codec.decompress(enc_map.header, enc_map.sections, synthesis="integer")
+    codec.decompress(enc_map.header, enc_map.sections)  # auto falls back to the float synthesis
+    with pytest.raises(UsageError, match="synthesis must be"):
+        codec.decompress(enc.header, enc.sections, synthesis="fixed")
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ncodec", *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_synthesis_option(tmp_path):
+    src = Path(__file__).resolve().parent / "assets" / "kodim21_64x64.png"
+    stream = tmp_path / "x.ncd"
+    assert _cli("encode", str(src), str(stream), "--quality", "2").returncode == 0
+    outs = {}
+    for mode in ("integer", "float"):
+        out = tmp_path / f"{mode}.png"
+        r = _cli("decode", str(stream), str(out), "--synthesis", mode)
+        assert r.returncode == 0, r.stderr
+        outs[mode] = read_image(out)
+    assert np.abs(outs["integer"].astype(int) - outs["float"].astype(int)).mean() < 2.0
+    jpeg = tmp_path / "x-jpeg.ncd"
+    assert _cli("encode", str(src), str(jpeg), "--codec", "jpeg", "--quality", "80").returncode == 0
+    r = _cli("decode", str(jpeg), str(tmp_path / "j.png"), "--synthesis", "integer")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "learned image" in r.stderr
+    assert not (tmp_path / "j.png").exists()
