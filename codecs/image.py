@@ -187,6 +187,7 @@ class LearnedImageCodec:
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
         refine = check_effort(effort) == "best"
+        fast_analysis = self.integer_analysis() if effort == "fast" and device == "cpu" else None
         if refine and not hasattr(self.model, "latent_forward"):
             raise UsageError(f"{self.name} has no differentiable latent to refine: --effort best needs a "
                              "gain-based learned codec (its encoder already minimises rate + distortion)")
@@ -213,7 +214,12 @@ class LearnedImageCodec:
                 cell = qualitymap.latent_cells(quality_map[top:top + th, left:left + tw], x.shape[2] // lh, lh, lw)
                 cells.append(cell)
                 gain_quality = torch.from_numpy(cell)[None, None]
-            y = refine_latent(model, x, q) if refine else model.analysis(x, gain_quality)
+            if refine:
+                y = refine_latent(model, x, q)
+            elif fast_analysis is not None:  # --effort fast: the int8 g_a reads the pixels themselves
+                y = fast_analysis(torch.round(x * 255.0).to(torch.uint8)) * model.gains(gain_quality)[0].to(x.dtype)
+            else:
+                y = model.analysis(x, gain_quality)
             tile_sections, tile_latents = self.latent.encode(y, q, coder)
             sections.extend(tile_sections)
             latents.append(tile_latents)
@@ -328,9 +334,19 @@ class LearnedImageCodec:
         file of the manifest. Returns its executor, or None when these weights have none."""
         from ncodec.codecs.intsynth import build_executor, find_integer_synthesis, load_program
 
+        from ncodec.codecs.intsynth import FastIntegerAnalysis, onednn_available
+
         found = Path(path) if path is not None else find_integer_synthesis(self.name, self.sha256)
         self._int_synthesis = None if found is None else build_executor(load_program(found, self.sha256))
+        analysis = None if found is None else load_program(found, self.sha256, part="analysis")
+        self._int_analysis = FastIntegerAnalysis(analysis) if analysis is not None and onednn_available() else None
         return self._int_synthesis
+
+    def integer_analysis(self) -> Any:
+        """The int8 encoder transform of ``--effort fast`` (oneDNN machines), or None."""
+        if not hasattr(self, "_int_synthesis"):
+            self.attach_integer_synthesis()
+        return self._int_analysis
 
     def integer_synthesis(self) -> Any:
         """The executor of the integer synthesis (loaded on first use), or None."""

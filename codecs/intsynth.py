@@ -30,23 +30,26 @@ def integer_latent(latents: dict[str, np.ndarray]) -> torch.Tensor:
 
 
 def save_program(program: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
-                 meta: dict[str, Any] | None = None) -> str:
-    """Write an integer-synthesis file atomically; returns its sha256."""
+                 meta: dict[str, Any] | None = None, analysis: dict[str, Any] | None = None) -> str:
+    """Write an integer-synthesis file atomically (with the encoder's int8 analysis program, if given);
+    returns its sha256."""
     import hashlib
 
     from ncodec.codecs.imageio import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
-                "base_sha256": base_sha256, "program": program, "meta": dict(meta or {})}, buf)
+                "base_sha256": base_sha256, "program": program, "meta": dict(meta or {}),
+                **({"analysis": analysis} if analysis is not None else {})}, buf)
     data = buf.getvalue()
     atomic_write_bytes(Path(path), data)
     return hashlib.sha256(data).hexdigest()
 
 
-def load_program(path: str | Path, base_sha256: str | None = None) -> dict[str, Any]:
-    """The program of an integer-synthesis file; one-line ncodec errors for a missing, foreign or
-    mismatched file."""
+def load_program(path: str | Path, base_sha256: str | None = None, part: str = "program") -> dict[str, Any] | None:
+    """The synthesis program (``part="program"``) or the encoder's analysis program (``"analysis"``,
+    None if the file has none) of an integer-synthesis file; one-line ncodec errors for a missing,
+    foreign or mismatched file."""
     from ncodec.codecs.image import read_weight_file
     from ncodec.models.intsynth import PROGRAM_VERSION, check_bounds
 
@@ -56,10 +59,13 @@ def load_program(path: str | Path, base_sha256: str | None = None) -> dict[str, 
     if base_sha256 is not None and state["base_sha256"] != base_sha256:
         raise ModelMismatchError(f"{path} was built for weights {state['base_sha256'][:16]}…, "
                                  f"the codec has {base_sha256[:16]}…")
-    program = state["program"]
-    if int(program.get("version", -1)) != PROGRAM_VERSION:
+    program = state.get(part)
+    if program is None and part == "analysis":
+        return None
+    if not isinstance(program, dict) or int(program.get("version", -1)) != PROGRAM_VERSION:
         raise ModelMismatchError(f"{path}: unknown integer-synthesis program version")
-    check_bounds(program)
+    if part == "program":
+        check_bounds(program)
     return program
 
 
@@ -160,9 +166,9 @@ class FastIntegerSynthesis:
 
     @staticmethod
     def _prepare(weight: torch.Tensor, exp: torch.Tensor, bias: torch.Tensor, zero_point: int, groups: int,
-                 padding: int) -> dict[str, Any]:
+                 padding: int, stride: int = 1) -> dict[str, Any]:
         scales = torch.pow(2.0, -exp.double())
-        packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), scales, 1.0, zero_point, [1, 1],
+        packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), scales, 1.0, zero_point, [stride, stride],
                                                 [padding, padding], [1, 1], groups, None)
         return {"packed": packed, "scales": scales, "zero_points": torch.zeros(weight.shape[0], dtype=torch.long),
                 "bias": (bias.double() * scales).float(), "zero_point": zero_point, "groups": groups,
@@ -200,5 +206,57 @@ class FastIntegerSynthesis:
             n = n.permute(0, 2, 3, 1)[0].reshape(h, w, c4).numpy()
             nxt = torch.empty((1, 2 * h, 2 * w, c4 // 4), dtype=torch.uint8)
             self.kernels.gdn_u8(v, n, out_mult, nxt[0].numpy(), True, threads)
+            qx = nxt.permute(0, 3, 1, 2)
+        raise AssertionError("unreachable")
+
+
+class FastIntegerAnalysis:
+    """The encoder's int8 g_a (``models.intsynth.build_analysis_program``) on oneDNN: pixels -> the
+    float latent before the gain. Not bit-exact across machines, and it need not be: the decoder only
+    sees the integers the encoder chose."""
+
+    name = "onednn-int8-analysis"
+
+    def __init__(self, program: dict[str, Any]) -> None:
+        from ncodec.models import _intsynth
+
+        self.kernels = _intsynth
+        self.layers = int(program["layers"])
+        self.convs = [FastIntegerSynthesis._prepare(program[f"conv{i}.weight"], program[f"conv{i}.exp"],
+                                                    program[f"conv{i}.bias"], zero_point=0 if i == 0 else 128,
+                                                    groups=1, padding=2, stride=2) for i in range(self.layers)]
+        self.gdns = []
+        for i in range(self.layers - 1):
+            c = program[f"gdn{i}.weight"].shape[0]
+            self.gdns.append((FastIntegerSynthesis._prepare(program[f"gdn{i}.weight"].view(c, c, 1, 1),
+                                                            program[f"gdn{i}.exp"], program[f"gdn{i}.bias"],
+                                                            zero_point=0, groups=1, padding=0),
+                              program[f"gdn{i}.sq_mult"].contiguous().numpy(),
+                              program[f"gdn{i}.out_mult"].contiguous().numpy()))
+
+    @staticmethod
+    def _conv(qx: torch.Tensor, layer: dict[str, Any], stride: int = 2) -> torch.Tensor:
+        p = layer["padding"]
+        return torch.ops.onednn.qconv_pointwise(qx, 1.0, layer["zero_point"], layer["packed"], layer["scales"],
+                                                layer["zero_points"], layer["bias"], [stride, stride], [p, p],
+                                                [1, 1], layer["groups"], 1.0, 0, torch.float32, "none", [], "")
+
+    @torch.inference_mode()
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels (1, 3, H, W), H and W multiples of 16 -> latent (1, M, H/16, W/16) float32."""
+        threads = torch.get_num_threads()
+        qx = pixels.contiguous(memory_format=torch.channels_last)
+        for i in range(self.layers):
+            v = self._conv(qx, self.convs[i])
+            if i == self.layers - 1:
+                return v.contiguous()
+            gdn, sq_mult, out_mult = self.gdns[i]
+            flat = v.permute(0, 2, 3, 1)[0].numpy()
+            h, w, c = flat.shape
+            sq = torch.empty((1, h, w, c), dtype=torch.uint8)
+            self.kernels.square_u8(flat, sq_mult, sq[0].numpy(), threads)
+            n = self._conv(sq.permute(0, 3, 1, 2), gdn, stride=1).permute(0, 2, 3, 1)[0].numpy()
+            nxt = torch.empty((1, h, w, c), dtype=torch.uint8)
+            self.kernels.gdn_flat_u8(flat, n, out_mult, nxt[0].numpy(), False, threads)
             qx = nxt.permute(0, 3, 1, 2)
         raise AssertionError("unreachable")

@@ -151,6 +151,13 @@ class Coder(ABC):
 
 def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stable order of symbols grouped by table, plus each group's table and size."""
+    if idx.size and 0 <= int(idx.min()) and int(idx.max()) < 1 << 16:
+        # table indices are small: a stable sort of 16-bit keys is numpy's radix sort, and bincount
+        # gives the group sizes without a second sort (the same order as sorting the int64 keys)
+        order = np.argsort(idx.astype(np.uint16), kind="stable")
+        all_counts = np.bincount(idx)
+        tables_used = np.flatnonzero(all_counts)
+        return order, tables_used.astype(idx.dtype), all_counts[tables_used]
     order = np.argsort(idx, kind="stable")
     tables_used, counts = np.unique(idx[order], return_counts=True)
     return order, tables_used, counts

@@ -9,9 +9,12 @@ so nothing is ever clipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tables are built: a torch-free decoder reads them
+    import torch
 
 PRECISION = 16
 TOTAL = 1 << PRECISION
@@ -24,6 +27,8 @@ def quantize_pmf(pmf: torch.Tensor, tail: torch.Tensor | None = None,
     Every bin, the escape bin included, gets at least one count so any symbol stays codable.
     Only used when tables are *built* (at export); decoders read the stored integers.
     """
+    import torch
+
     pmf = pmf.double().clamp_min(0)
     if tail is None:
         tail = (1.0 - pmf.sum(dim=1)).clamp_min(0)
@@ -40,6 +45,8 @@ def quantize_pmf(pmf: torch.Tensor, tail: torch.Tensor | None = None,
 
 def fix_counts_(counts: torch.Tensor, total: int) -> torch.Tensor:
     """Make each row of int64 ``counts`` sum to ``total`` by adjusting its largest bin (in place)."""
+    import torch
+
     deficit = total - counts.sum(dim=1)
     largest = torch.argmax(counts, dim=1)
     rows = torch.arange(counts.shape[0])
@@ -87,13 +94,15 @@ class TableSet:
                 raise ValueError("table counts are not a valid integer distribution")
 
     def to_state(self) -> dict[str, torch.Tensor]:
+        import torch
+
         return {"counts": torch.from_numpy(self.counts.astype(np.int32)),
                 "lengths": torch.from_numpy(self.lengths), "offsets": torch.from_numpy(self.offsets),
                 "precision": torch.tensor(self.precision)}
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> "TableSet":
-        ts = cls(state["counts"].numpy().astype(np.int64), state["lengths"].numpy().astype(np.int64),
-                 state["offsets"].numpy().astype(np.int64), int(state["precision"]))
+        ts = cls(np.asarray(state["counts"]).astype(np.int64), np.asarray(state["lengths"]).astype(np.int64),
+                 np.asarray(state["offsets"]).astype(np.int64), int(state["precision"]))
         ts.validate()
         return ts

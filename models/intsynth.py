@@ -301,3 +301,57 @@ def _subpixel_index(k: int, padding: int = 2) -> torch.Tensor:
                     if 0 <= kh < k and 0 <= kw < k:
                         idx[2 * rh + rw, dh + 1, dw + 1] = kh * k + kw
     return idx
+
+
+# ----------------------------------------------------------------------------- the encoder's int8 analysis
+# The encoder need not be exact (any latent it picks is coded exactly), so g_a gets the same int8
+# primitives for speed only: 5x5 stride-2 convolutions on uint8 activations (zero point 128; the first
+# layer reads the pixels themselves, zero point 0), GDN through the squared-activation 1x1 convolution.
+
+def _parse_analysis(g_a: nn.Sequential) -> tuple[list[nn.Conv2d], list[GDN]]:
+    layers = list(g_a)
+    convs, gdns = layers[0::2], layers[1::2]
+    ok = len(layers) % 2 == 1 and all(isinstance(c, nn.Conv2d) and c.kernel_size == (5, 5) and c.stride == (2, 2)
+                                      and c.padding == (2, 2) for c in convs) \
+        and all(isinstance(g, GDN) and not g.inverse for g in gdns)
+    if not ok:
+        raise ValueError("int8 analysis needs g_a = [conv 5x5/2, GDN] * n + conv 5x5/2")
+    return convs, gdns
+
+
+@torch.no_grad()
+def analysis_trace(g_a: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per-channel max at every quantisation point of g_a on pixels ``x`` in [0, 1]:
+    [(conv output squared, GDN output |max|) per GDN]."""
+    convs, gdns = _parse_analysis(g_a)
+    stats, v = [], x
+    for i, conv in enumerate(convs[:-1]):
+        v = conv(v)
+        stats.append((v * v).amax(dim=(0, 2, 3)))
+        v = gdns[i](v)
+        stats.append(v.abs().amax(dim=(0, 2, 3)))
+    return stats
+
+
+@torch.no_grad()
+def build_analysis_program(g_a: nn.Sequential, calibration: list[torch.Tensor]) -> dict[str, Any]:
+    """Quantise g_a for the int8 encoder (per-output power-of-two weight scales, calibrated activations)."""
+    convs, gdns = _parse_analysis(g_a)
+    cal = [c.double().clamp_min(1e-6) for c in calibration]
+    program: dict[str, Any] = {"version": PROGRAM_VERSION, "layers": len(convs)}
+    r = torch.full((convs[0].in_channels,), 255.0, dtype=torch.float64)  # the pixels are the integers
+    for i, conv in enumerate(convs):
+        w = conv.weight.detach().double() / r.view(1, -1, 1, 1)
+        q, e, b = _quantize_rows(w, conv.bias.detach().double(), 255.0)
+        program[f"conv{i}.weight"], program[f"conv{i}.exp"], program[f"conv{i}.bias"] = q, e, b
+        if i == len(gdns):
+            break
+        beta = torch.clamp(gdns[i].beta, min=gdns[i]._beta_bound) ** 2 - gdns[i]._pedestal
+        gamma = torch.clamp(gdns[i].gamma, min=gdns[i]._gamma_bound) ** 2 - gdns[i]._pedestal
+        sq_mult = SQ_MAX / cal[2 * i]
+        gq, ge, gb = _quantize_rows(gamma.double() / sq_mult.view(1, -1), beta.double(), float(SQ_MAX))
+        r = ACT_MAX / cal[2 * i + 1]
+        program[f"gdn{i}.sq_mult"] = sq_mult.float()
+        program[f"gdn{i}.weight"], program[f"gdn{i}.exp"], program[f"gdn{i}.bias"] = gq, ge, gb
+        program[f"gdn{i}.out_mult"] = r.float()
+    return program

@@ -29,8 +29,11 @@ class Bitstream:
                realism_weights: PathLike | None = None, synthesis: str = "auto") -> np.ndarray:
         """Decode to pixels; ``realism`` R in (0, 1] runs the generative decoder (learned image codecs);
         ``synthesis`` "integer" / "float" / "auto" picks a learned image codec's synthesis path."""
-        from ncodec.codecs.registry import load_codec
+        from ncodec.codecs.registry import get_spec, load_codec
 
+        if self.header.modality == "image" and get_spec(self.header.codec).family == "learned-image" \
+                and not torch_available():
+            return _decode_without_torch(self, weights, realism, synthesis)
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
         if synthesis != "auto" and not hasattr(codec, "synthesis_path"):
             raise UsageError(f"--synthesis applies to learned image codecs, not {self.header.codec}")
@@ -43,6 +46,27 @@ class Bitstream:
         decoder = realism_decoder_for(codec, realism, realism_weights)
         return codec.decompress(self.header, self.sections, device=device, realism=realism,
                                 realism_decoder=decoder, synthesis=synthesis)
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported here (``NCODEC_NO_TORCH=1`` answers no, to test that path)."""
+    if os.environ.get("NCODEC_NO_TORCH") == "1":
+        return False
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _decode_without_torch(stream: Bitstream, weights: PathLike | None, realism: float, synthesis: str) -> np.ndarray:
+    """Learned image streams where torch is missing: the numpy decoder of ``codecs/lite.py``."""
+    from ncodec.codecs.lite import lite_decoder_for
+
+    if realism or synthesis == "float":
+        raise UsageError("--realism and --synthesis float need PyTorch; without it only the integer synthesis runs")
+    return lite_decoder_for(stream.header, weights).decode(stream.header, stream.sections)
 
 
 def _read_input_image(src: PathLike | np.ndarray | bytes, notes: list[str] | None = None,

@@ -55,6 +55,19 @@ def calibrate(codec: Any, files: list[Path], qualities: tuple[float, ...] = (1.0
     return merge_traces(traces)
 
 
+def calibrate_analysis(codec: Any, files: list[Path]) -> list[torch.Tensor]:
+    """Per-channel maxima at the int8 analysis's quantisation points over whole training images."""
+    from ncodec.codecs.imageio import read_image
+    from ncodec.models.intsynth import analysis_trace, merge_traces
+
+    traces = []
+    with torch.no_grad():
+        for f in files:
+            x = torch.from_numpy(np.ascontiguousarray(read_image(f))).permute(2, 0, 1)[None].float() / 255.0
+            traces.append(analysis_trace(codec.model.g_a, codec._pad(x)))
+    return merge_traces(traces)
+
+
 def validate(codec: Any, program: dict[str, Any], files: list[Path],
              qualities: tuple[float, ...] = (1.0, 2.5, 4.0)) -> dict[str, float]:
     """Mean PSNR-RGB of the float and integer syntheses on held-out images (same decoded latents)."""
@@ -85,7 +98,7 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     from ncodec.codecs.intsynth import save_program
     from ncodec.datasets.catalog import dataset_files, resolve_data
     from ncodec.datasets.images import PatchSampler
-    from ncodec.models.intsynth import FakeQuantSynthesis, build_program
+    from ncodec.models.intsynth import FakeQuantSynthesis, build_analysis_program, build_program
     from ncodec.training.realism import decoded_batch
 
     if args.threads:
@@ -162,6 +175,7 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     meta = {"steps": step, "train_s": round(wall, 1), "batch": args.batch, "patch_size": args.patch_size,
             "lr": args.lr, "seed": args.seed, "validation": val,
             "data": "photos-train " + ", ".join(f.name for f in train_files[:1] + train_files[-1:])}
+    analysis = build_analysis_program(codec.model.g_a, calibrate_analysis(codec, train_files[: args.calibration_images]))
     path = out / "intsynth.ncw"
-    save_program(program, codec.name, codec.sha256, path, meta)
+    save_program(program, codec.name, codec.sha256, path, meta, analysis=analysis)
     return path

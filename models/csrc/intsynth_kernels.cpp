@@ -79,6 +79,21 @@ NCODEC_CLONES static void gdn_rows(const float* pv, const float* pn, const float
     }
 }
 
+NCODEC_CLONES static void gdn_flat_rows(const float* pv, const float* pn, const float* pm, std::uint8_t* po,
+                                        std::int64_t lo, std::int64_t hi, std::int64_t c, bool inverse) {
+  for (std::int64_t r = lo; r < hi; ++r) {
+    const float* sv = pv + r * c;
+    const float* sn = pn + r * c;
+    std::uint8_t* dst = po + r * c;
+    for (std::int64_t j = 0; j < c; ++j) {
+      float root = std::sqrt(sn[j]);
+      float t = inverse ? sv[j] * root : sv[j] / root;
+      float q = clampf(std::nearbyint(t * pm[j]), -128.0f, 127.0f);
+      dst[j] = static_cast<std::uint8_t>(static_cast<int>(q) + 128);
+    }
+  }
+}
+
 // sq[i] = min(255, rne((v[i] * v[i]) * mult[i % C]))   (v >= 0 after squaring)
 static void square_u8(f32array v, f32array mult, u8array out, int threads) {
   const std::int64_t n = v.size(), c = mult.size();
@@ -107,6 +122,19 @@ static void gdn_u8(f32array v, f32array n, f32array mult, u8array out, bool inve
   parallel_rows(h, threads, [&](std::int64_t lo, std::int64_t hi) { gdn_rows(pv, pn, pm, po, lo, hi, w, c, inverse); });
 }
 
+// v, n: (P, C) rows of channels; out (P, C) uint8, zero point 128, of clamp(rne((v / sqrt(n)) * mult[c]))
+// (v * sqrt(n) when inverse): GDN between strided convolutions, without a phase shuffle.
+static void gdn_flat_u8(f32array v, f32array n, f32array mult, u8array out, bool inverse, int threads) {
+  const std::int64_t size = v.size(), c = mult.size();
+  if (c <= 0 || size % c || n.size() != size || out.size() != size) throw std::invalid_argument("gdn_flat_u8: shape mismatch");
+  const float* pv = v.data();
+  const float* pn = n.data();
+  const float* pm = mult.data();
+  std::uint8_t* po = out.mutable_data();
+  py::gil_scoped_release nogil;
+  parallel_rows(size / c, threads, [&](std::int64_t lo, std::int64_t hi) { gdn_flat_rows(pv, pn, pm, po, lo, hi, c, inverse); });
+}
+
 // v: (H, W, 4*3) phase-major -> pixels (2H, 2W, 3) = clamp(rne(v * 255), 0, 255)
 static void pixels_u8(f32array v, u8array out, int threads) {
   if (v.ndim() != 3 || out.ndim() != 3) throw std::invalid_argument("pixels_u8: expected 3-D arrays");
@@ -133,6 +161,8 @@ PYBIND11_MODULE(_intsynth, m) {
   m.doc() = "Fused element-wise passes of ncodec's integer synthesis";
   m.def("square_u8", &square_u8, py::arg("v"), py::arg("mult"), py::arg("out"), py::arg("threads"));
   m.def("gdn_u8", &gdn_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out"), py::arg("inverse"),
+        py::arg("threads"));
+  m.def("gdn_flat_u8", &gdn_flat_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out"), py::arg("inverse"),
         py::arg("threads"));
   m.def("pixels_u8", &pixels_u8, py::arg("v"), py::arg("out"), py::arg("threads"));
 }

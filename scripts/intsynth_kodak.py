@@ -1,0 +1,127 @@
+"""Acceptance (issue 20 item 2): the integer synthesis of the default codec on Kodak, real bitstreams.
+
+For every Kodak image at qualities 1..levels: the stream is decoded by the integer synthesis with 1 and
+2 torch threads (and by the reference executor), and the PNG files written from them are compared
+byte for byte. The same stream decoded by the float synthesis gives the RD cost: BD-rate of the
+integer decoder's curve against the float decoder's (same bits, so the cost is all distortion). The
+int8 encoder of ``--effort fast`` is measured the same way (its streams decoded by the integer
+synthesis, against the default encoder and float decoder). Writes results/intsynth-kodak.json.
+
+    .venv/bin/python scripts/intsynth_kodak.py [--images 24] [--reference-images 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ncodec.codecs import container
+from ncodec.codecs.intsynth import ReferenceIntegerSynthesis
+from ncodec.codecs.imageio import read_image
+from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
+from ncodec.datasets.images import data_root, list_images
+from ncodec.evaluation.bdrate import Curve, bd_rate
+from ncodec.evaluation.metrics import psnr_rgb
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode_with_threads(codec, header, sections, threads: int, synthesis: str) -> np.ndarray:
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return codec.decompress(header, sections, synthesis=synthesis)
+    finally:
+        torch.set_num_threads(old)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kodak", default=str(data_root() / "kodak"))
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--reference-images", type=int, default=24,
+                   help="images (first N) also decoded by the slow reference executor")
+    p.add_argument("--out", default=str(ROOT / "results" / "intsynth-kodak.json"))
+    a = p.parse_args()
+    codec = load_codec(DEFAULT_CODEC)
+    fast = codec.integer_synthesis()
+    if fast is None:
+        raise SystemExit("the default codec's weights have no integer synthesis")
+    reference = ReferenceIntegerSynthesis(fast.program)
+    files = list_images(a.kodak)[: a.images]
+    t0 = time.perf_counter()
+    rows, identical, ref_identical, compared, ref_compared = [], True, True, 0, 0
+    curves: dict[str, list[tuple[float, float]]] = {"float": [], "integer": [], "fast_encoder_integer": []}
+    for q in range(1, codec.levels + 1):
+        acc: dict[str, list[float]] = {"bpp": [], "float": [], "integer": [], "fast_bpp": [], "fast_integer": []}
+        for n, f in enumerate(files):
+            img = read_image(f)
+            pixels = img.shape[0] * img.shape[1]
+            enc = codec.compress(img, quality=float(q))
+            data = container.pack(enc.header, enc.sections)
+            header, sections = container.unpack(data)
+            one = png_bytes(decode_with_threads(codec, header, sections, 1, "integer"))
+            two_img = decode_with_threads(codec, header, sections, 2, "integer")
+            identical &= one == png_bytes(two_img)
+            compared += 1
+            if n < a.reference_images:
+                codec._int_synthesis = reference
+                ref_identical &= png_bytes(codec.decompress(header, sections, synthesis="integer")) == one
+                codec._int_synthesis = fast
+                ref_compared += 1
+            acc["bpp"].append(8 * len(data) / pixels)
+            acc["float"].append(psnr_rgb(img, codec.decompress(header, sections, synthesis="float")))
+            acc["integer"].append(psnr_rgb(img, two_img))
+            enc_fast = codec.compress(img, quality=float(q), effort="fast")
+            data_fast = container.pack(enc_fast.header, enc_fast.sections)
+            acc["fast_bpp"].append(8 * len(data_fast) / pixels)
+            acc["fast_integer"].append(psnr_rgb(img, codec.decompress(*container.unpack(data_fast))))
+        row = {"quality": q, **{k: float(np.mean(v)) for k, v in acc.items()}}
+        rows.append(row)
+        curves["float"].append((row["bpp"], row["float"]))
+        curves["integer"].append((row["bpp"], row["integer"]))
+        curves["fast_encoder_integer"].append((row["fast_bpp"], row["fast_integer"]))
+        print(f"q{q}: {row['bpp']:.4f} bpp, float {row['float']:.3f} dB, integer {row['integer']:.3f} dB; "
+              f"fast encoder {row['fast_bpp']:.4f} bpp {row['fast_integer']:.3f} dB", flush=True)
+
+    def curve(name: str) -> Curve:
+        return Curve(tuple(r for r, _ in curves[name]), tuple(v for _, v in curves[name]), name)
+
+    result = {
+        "codec": codec.name, "weights_sha256": codec.sha256, "executor": fast.name, "images": len(files),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch {torch.__version__}",
+        "points": rows,
+        "png_identical_1_vs_2_threads": bool(identical), "streams_compared": compared,
+        "png_identical_reference_vs_fast": bool(ref_identical), "reference_streams_compared": ref_compared,
+        "bd_rate_integer_vs_float_synthesis_pct": bd_rate(curve("float"), curve("integer")),
+        "bd_rate_fast_encoder_integer_vs_default_float_pct": bd_rate(curve("float"), curve("fast_encoder_integer")),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"PNG identical 1 vs 2 threads: {identical} ({compared} streams); reference vs fast: {ref_identical} "
+          f"({ref_compared}); BD-rate integer vs float synthesis {result['bd_rate_integer_vs_float_synthesis_pct']:+.2f} %; "
+          f"fast encoder + integer decoder vs default {result['bd_rate_fast_encoder_integer_vs_default_float_pct']:+.2f} %")
+    print(f"wrote {a.out}")
+    return 0 if identical and ref_identical else 1
+
+
+if __name__ == "__main__":
+    from ncodec.cli import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main))
