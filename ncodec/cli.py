@@ -160,12 +160,16 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    if a.onnx is not None:
+        return _export_onnx(a)
     import torch
 
     from ncodec.codecs.image import save_weights
     from ncodec.errors import UnsupportedInputError
     from ncodec.models.image import build_model
 
+    if a.checkpoint is None or a.output is None:
+        raise UsageError("ncodec export needs CHECKPOINT OUTPUT, or --onnx DIR")
     if not Path(a.checkpoint).is_file():
         raise UnsupportedInputError(f"checkpoint not found: {a.checkpoint}")
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
@@ -173,6 +177,21 @@ def cmd_export(a: argparse.Namespace) -> int:
     model.load_state_dict(ck["model"])
     sha = save_weights(model, a.output, meta={"step": int(ck.get("step", 0)), "qat": bool(ck.get("qat", False))})
     print(f"exported {a.output} sha256 {sha}")
+    return 0
+
+
+def _export_onnx(a: argparse.Namespace) -> int:
+    from ncodec.codecs.onnx_export import export_onnx
+    from ncodec.codecs.registry import DEFAULT_CODEC, load_codec
+
+    if a.checkpoint is not None:
+        raise UsageError("ncodec export --onnx DIR takes no checkpoint: choose the codec with --codec/--weights")
+    codec = load_codec(a.codec or DEFAULT_CODEC, a.weights)
+    if a.weights is not None:
+        sibling = Path(a.weights).with_suffix(".intsyn.ncw")
+        codec.attach_integer_synthesis(sibling if sibling.is_file() else None)
+    for path in export_onnx(codec, a.onnx):
+        print(f"wrote {path}")
     return 0
 
 
@@ -467,9 +486,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(t)
     t.set_defaults(func=cmd_train)
 
-    x = sub.add_parser("export", help="export a training checkpoint to a .ncw weight file")
-    x.add_argument("checkpoint")
-    x.add_argument("output")
+    x = sub.add_parser("export", help="export a training checkpoint to a .ncw weight file, or a codec's "
+                                      "transforms to ONNX (--onnx DIR)")
+    x.add_argument("checkpoint", nargs="?")
+    x.add_argument("output", nargs="?")
+    x.add_argument("--onnx", metavar="DIR", default=None,
+                   help="write decoder.onnx (integer synthesis), encoder.onnx, tables.npz and codec.json "
+                        "(docs/onnx-export.md)")
+    x.add_argument("--codec", default=None, help="with --onnx: the codec (default: the default codec)")
+    x.add_argument("--weights", default=None,
+                   help="with --onnx: a weight file (its integer synthesis: X.intsyn.ncw beside X.ncw)")
     x.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="rate-distortion evaluation of a codec on images, video or 3D (real bitstreams)")

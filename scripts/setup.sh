@@ -24,7 +24,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # PYTHONWARNINGS: setuptools' editable build warns about same-named folders in the working directory;
 # the .pth below removes exactly that trap, so the warning is only noise for a newcomer.
-PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[full,test,perception]" "torch==2.14.1" "torchvision==0.29.1" "compressai==1.2.8"
 # The editable install maps ncodec.codecs -> codecs/ etc. through an import finder that Python asks
 # only after its path search. Run from the folder that holds a clone named "ncodec", that search would
 # take the clone as an empty namespace package ("module 'ncodec' has no attribute 'encode'"). This .pth
