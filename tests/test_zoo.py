@@ -6,7 +6,7 @@ import hashlib
 
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.registry import DEFAULT_CODEC, REGISTRY
-from ncodec.models.zoo import MANIFEST, WEIGHTS_DIR, manifest, realism_entries
+from ncodec.models.zoo import MANIFEST, WEIGHTS_DIR, integer_synthesis_entries, manifest, realism_entries
 
 
 def test_manifest_matches_files():
@@ -42,6 +42,15 @@ def test_manifest_matches_files():
         assert e["base_sha256"] in bases and bases[e["base_sha256"]]["codec"] == e["base_codec"]
         decoder = RealismDecoder.from_file(WEIGHTS_DIR / e["file"])
         assert decoder.base_sha256 == e["base_sha256"] and e["recipe"] and e["steps"] > 0
+    from ncodec.codecs.intsynth import load_program
+
+    for e in integer_synthesis_entries():  # integer syntheses: bound to shipped base weights, within the budget
+        data = (WEIGHTS_DIR / e["file"]).read_bytes()
+        total += len(data)
+        assert hashlib.sha256(data).hexdigest() == e["sha256"], e["file"]
+        assert e["base_sha256"] in bases and bases[e["base_sha256"]]["codec"] == e["base_codec"]
+        load_program(WEIGHTS_DIR / e["file"], e["base_sha256"])
+        assert e["recipe"] and e["steps"] > 0 and e["data"]
     for e in json.loads(MANIFEST.read_text()).get("task_models", []):
         total += (WEIGHTS_DIR / e["file"]).stat().st_size
     assert total < 60 * 10**6  # every shipped weight file together: under 60 MB
