@@ -194,6 +194,15 @@ def input_activations(latent_int: torch.Tensor, program: dict[str, Any], quality
     return torch.round(latent_int.float() * mult).clamp(-ACT_ZERO, ACT_MAX)
 
 
+def sqrt_ieee(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded float32 square root (IEEE 754). torch.sqrt on float32 CPU tensors is not always:
+    for 0.89124680 it returns 0.94405872 where the nearest float32 to the root is 0.94405866; numpy's
+    (the hardware instruction) is."""
+    import numpy as np
+
+    return torch.from_numpy(np.sqrt(x.detach().cpu().numpy().astype(np.float32, copy=False))).to(x.device)
+
+
 def _dequant(acc: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
     return acc * torch.pow(2.0, -exp.double()).view(1, -1, 1, 1)
 
@@ -216,7 +225,7 @@ def run_reference(program: dict[str, Any], latent_int: torch.Tensor, quality: fl
         gw = program[f"gdn{i}.weight"].double().view(c, c, 1, 1).repeat(4, 1, 1, 1)
         nacc = F.conv2d(sq.double(), gw, groups=4) + program[f"gdn{i}.bias"].double().repeat(4).view(1, -1, 1, 1)
         n = _dequant(nacc, program[f"gdn{i}.exp"].repeat(4)).float()
-        out = (v * torch.sqrt(n)) * program[f"gdn{i}.out_mult"].repeat(4).view(1, -1, 1, 1)
+        out = (v * sqrt_ieee(n)) * program[f"gdn{i}.out_mult"].repeat(4).view(1, -1, 1, 1)
         a = phase_shuffle(torch.round(out).clamp(-ACT_ZERO, ACT_MAX)).double()
     raise AssertionError("unreachable")
 

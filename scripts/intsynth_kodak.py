@@ -1,8 +1,9 @@
 """Acceptance (issue 20 item 2): the integer synthesis of the default codec on Kodak, real bitstreams.
 
 For every Kodak image at qualities 1..levels: the stream is decoded by the integer synthesis with 1 and
-2 torch threads (and by the reference executor), and the PNG files written from them are compared
-byte for byte. The same stream decoded by the float synthesis gives the RD cost: BD-rate of the
+2 torch threads, by the reference executor, by the numpy decoder without torch (codecs/lite.py) and,
+where onnxruntime is installed, by the exported ONNX decoder graph; the PNG files written from them
+are compared byte for byte. The same stream decoded by the float synthesis gives the RD cost: BD-rate of the
 integer decoder's curve against the float decoder's (same bits, so the cost is all distortion). The
 int8 encoder of ``--effort fast`` is measured the same way (its streams decoded by the integer
 synthesis, against the default encoder and float decoder). Writes results/intsynth-kodak.json.
@@ -63,6 +64,24 @@ def main() -> int:
     if fast is None:
         raise SystemExit("the default codec's weights have no integer synthesis")
     reference = ReferenceIntegerSynthesis(fast.program)
+    from ncodec.codecs.lite import lite_decoder_for
+
+    lite = None
+    onnx_session = None
+    try:
+        import tempfile
+
+        import onnxruntime
+
+        from ncodec.codecs.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export_onnx(codec, tmp)
+            onnx_session = onnxruntime.InferenceSession(str(Path(tmp) / "decoder.onnx"),
+                                                        providers=["CPUExecutionProvider"])
+    except ImportError:
+        print("onnxruntime or onnx not installed: the ONNX decoder is not compared")
+    lite_identical = onnx_identical = True
     files = list_images(a.kodak)[: a.images]
     t0 = time.perf_counter()
     rows, identical, ref_identical, compared, ref_compared = [], True, True, 0, 0
@@ -79,6 +98,18 @@ def main() -> int:
             two_img = decode_with_threads(codec, header, sections, 2, "integer")
             identical &= one == png_bytes(two_img)
             compared += 1
+            if lite is None:
+                lite = lite_decoder_for(header)
+            lite_identical &= png_bytes(lite.decode(header, sections)) == one
+            if onnx_session is not None:
+                from ncodec.codecs.intsynth import integer_latent
+                from ncodec.models.intsynth import quality_index
+
+                latents, _, _ = codec.decompress_latents(header, sections)
+                mult = fast.program["input_mult"][quality_index(float(q), codec.levels)].numpy().reshape(1, -1, 1, 1)
+                pix = onnx_session.run(None, {"latent": integer_latent(latents[0]).float().numpy(),
+                                              "input_mult": mult})[0][0].transpose(1, 2, 0)
+                onnx_identical &= png_bytes(np.ascontiguousarray(pix[:img.shape[0], :img.shape[1]])) == one
             if n < a.reference_images:
                 codec._int_synthesis = reference
                 ref_identical &= png_bytes(codec.decompress(header, sections, synthesis="integer")) == one
@@ -108,6 +139,8 @@ def main() -> int:
         "points": rows,
         "png_identical_1_vs_2_threads": bool(identical), "streams_compared": compared,
         "png_identical_reference_vs_fast": bool(ref_identical), "reference_streams_compared": ref_compared,
+        "png_identical_numpy_decoder_without_torch": bool(lite_identical),
+        "png_identical_onnxruntime_decoder": bool(onnx_identical) if onnx_session is not None else None,
         "bd_rate_integer_vs_float_synthesis_pct": bd_rate(curve("float"), curve("integer")),
         "bd_rate_fast_encoder_integer_vs_default_float_pct": bd_rate(curve("float"), curve("fast_encoder_integer")),
         "wall_s": round(time.perf_counter() - t0, 1),
@@ -115,10 +148,10 @@ def main() -> int:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"PNG identical 1 vs 2 threads: {identical} ({compared} streams); reference vs fast: {ref_identical} "
-          f"({ref_compared}); BD-rate integer vs float synthesis {result['bd_rate_integer_vs_float_synthesis_pct']:+.2f} %; "
+          f"({ref_compared}); numpy decoder: {lite_identical}; onnxruntime: {onnx_identical}; BD-rate integer vs float synthesis {result['bd_rate_integer_vs_float_synthesis_pct']:+.2f} %; "
           f"fast encoder + integer decoder vs default {result['bd_rate_fast_encoder_integer_vs_default_float_pct']:+.2f} %")
     print(f"wrote {a.out}")
-    return 0 if identical and ref_identical else 1
+    return 0 if identical and ref_identical and lite_identical and onnx_identical else 1
 
 
 if __name__ == "__main__":

@@ -190,3 +190,15 @@ def test_cli_synthesis_option(tmp_path):
     r = _cli("decode", str(jpeg), str(tmp_path / "j.png"), "--synthesis", "integer")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "learned image" in r.stderr
     assert not (tmp_path / "j.png").exists()
+
+
+def test_reference_square_root_is_correctly_rounded():
+    """torch.sqrt on float32 CPU tensors can miss the nearest float (0.8912468 -> 0.94405872); the
+    reference uses the IEEE operation, as the fast kernels, numpy and onnxruntime do."""
+    from ncodec.models.intsynth import sqrt_ieee
+
+    x = torch.tensor([0.8912467956542969], dtype=torch.float32)
+    assert int(sqrt_ieee(x).numpy().view(np.uint32)[0]) == 1064414676
+    values = torch.rand(100_000, generator=torch.Generator().manual_seed(0)) * 4.0
+    correct = np.sqrt(values.numpy().astype(np.float64)).astype(np.float32)  # double then round: exact
+    assert np.array_equal(sqrt_ieee(values).numpy(), correct)
