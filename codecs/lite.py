@@ -12,6 +12,7 @@ the pixels are identical to ``ncodec decode --synthesis integer`` (tests/test_li
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -92,22 +93,45 @@ def read_torch_file(path: str | Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- exact numpy convolutions
-def _im2col(x: np.ndarray, k: int, pad: int) -> np.ndarray:
-    """(H, W, C) -> (H*W, k*k*C) patches of a stride-1 convolution (rows in (dy, dx, c) order)."""
-    h, w, c = x.shape
-    padded = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(0, 1))  # (H, W, C, k, k)
-    return np.ascontiguousarray(win.transpose(0, 1, 3, 4, 2)).reshape(h * w, k * k * c)
-
-
 def conv_hwc(x: np.ndarray, weight: np.ndarray, pad: int) -> np.ndarray:
-    """Stride-1 convolution of (H, W, C) by (O, C, k, k), no bias; sums in x's dtype."""
+    """Stride-1 convolution of (H, W, C) by (O, C, k, k), no bias; sums in x's dtype (exact for the
+    integer-valued tensors of this module, whatever the order of the additions).
+
+    With fewer outputs than inputs (the last synthesis layer: 12 from 64) the products are taken per
+    input pixel, (H*W, C) @ (C, k*k*O), and scattered with k*k shifted additions (col2im); otherwise
+    the patches are gathered (im2col, one strided block copy per tap) for a BLAS product. Both work in
+    bands of rows with one reused buffer of a few MB: fewer page faults in a fresh process."""
     o, c, k, _ = weight.shape
     h, w, _ = x.shape
-    wmat = weight.transpose(0, 2, 3, 1).reshape(o, k * k * c).astype(x.dtype)
     if k == 1:
-        return (x.reshape(h * w, c) @ wmat.T).reshape(h, w, o)
-    return (_im2col(x, k, pad) @ wmat.T).reshape(h, w, o)
+        wmat = np.ascontiguousarray(weight.reshape(o, c).T, dtype=x.dtype)
+        return (x.reshape(h * w, c) @ wmat).reshape(h, w, o)
+    if o < c:
+        wcols = np.ascontiguousarray(weight.transpose(1, 2, 3, 0).reshape(c, k * k * o), dtype=x.dtype)
+        big = np.zeros((h + 2 * pad, w + 2 * pad, o), dtype=x.dtype)
+        band = max(1, (4 << 20) // (w * k * k * o * x.itemsize))  # products of ~4 MB at a time
+        buf = np.empty((min(band, h) * w, k * k * o), dtype=x.dtype)
+        for top in range(0, h, band):
+            rows = min(band, h - top)
+            taps = np.matmul(x[top:top + rows].reshape(rows * w, c), wcols, out=buf[:rows * w]).reshape(rows, w, k, k, o)
+            for dy in range(k):
+                for dx in range(k):
+                    r0, c0 = top + 2 * pad - dy, 2 * pad - dx
+                    big[r0:r0 + rows, c0:c0 + w] += taps[:, :, dy, dx]
+        return big[pad:pad + h, pad:pad + w]
+    wmat = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(k * k * c, o), dtype=x.dtype)
+    padded = np.zeros((h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
+    padded[pad:pad + h, pad:pad + w] = x
+    out = np.empty((h, w, o), dtype=x.dtype)
+    band = max(1, (8 << 20) // (w * k * k * c * x.itemsize))  # ~8 MB of patches at a time, reused
+    cols = np.empty((min(band, h), w, k * k, c), dtype=x.dtype)
+    for top in range(0, h, band):
+        rows = min(band, h - top)
+        for dy in range(k):
+            for dx in range(k):
+                cols[:rows, :, dy * k + dx, :] = padded[top + dy:top + dy + rows, dx:dx + w, :]
+        np.matmul(cols[:rows].reshape(rows * w, k * k * c), wmat, out=out[top:top + rows].reshape(rows * w, o))
+    return out
 
 
 def subpixel_weight(w: np.ndarray, padding: int = 2) -> np.ndarray:
@@ -200,6 +224,13 @@ class LiteImageDecoder:
 
     # -- integer synthesis (models/intsynth.py run_reference, in numpy)
     def synthesis(self, y: np.ndarray, means: np.ndarray, quality: float) -> np.ndarray:
+        """Integer latent -> uint8 pixels (16h, 16w, 3): the program's arithmetic, with the fused C++
+        element-wise passes of ``ncodec.models._intsynth`` where that extension is built."""
+        try:
+            from ncodec.models import _intsynth as kernels
+        except ImportError:  # a build without the extension: the same operations in numpy
+            kernels = None
+        threads = os.cpu_count() or 1
         p = self.program
         row = round((quality - 1.0) * 100)
         table = np.asarray(p["input_mult"])
@@ -212,17 +243,34 @@ class LiteImageDecoder:
             exp = np.ldexp(np.float32(1.0), -np.asarray(p[f"conv{i}.exp"]).astype(np.int32)).astype(np.float32)
             acc = conv_hwc(a, np.asarray(p[f"conv{i}.weight"]).astype(np.float32), 1) \
                 + np.asarray(p[f"conv{i}.bias"]).astype(np.float32)
-            v = acc * exp
+            v = np.ascontiguousarray(acc * exp)  # exact: a power of two per channel
+            h, w, c4 = v.shape
+            c = c4 // 4
             if i == layers - 1:
-                return np.clip(np.rint(phase_shuffle_hwc(v) * np.float32(255.0)), 0, 255).astype(np.uint8)
-            c = v.shape[2] // 4
-            sq = np.clip(np.rint((v * v) * np.tile(np.asarray(p[f"gdn{i}.sq_mult"]), 4)), 0, 255).astype(np.float32)
+                if kernels is None:
+                    return np.clip(np.rint(phase_shuffle_hwc(v) * np.float32(255.0)), 0, 255).astype(np.uint8)
+                pixels = np.empty((2 * h, 2 * w, c), dtype=np.uint8)
+                kernels.pixels_u8(v, pixels, threads)
+                return pixels
+            sq_mult = np.asarray(p[f"gdn{i}.sq_mult"]).astype(np.float32)
+            if kernels is None:
+                sq = np.clip(np.rint((v * v) * np.tile(sq_mult, 4)), 0, 255).astype(np.float32)
+            else:
+                sq8 = np.empty(v.shape, dtype=np.uint8)
+                kernels.square_u8(v, sq_mult, sq8, threads)
+                sq = sq8.astype(np.float32)
             gexp = np.ldexp(np.float32(1.0), -np.asarray(p[f"gdn{i}.exp"]).astype(np.int32)).astype(np.float32)
             gw = np.asarray(p[f"gdn{i}.weight"]).astype(np.float32).reshape(c, c, 1, 1)
-            h, w, _ = sq.shape
             n = (conv_hwc(sq.reshape(h, 4 * w, c), gw, 0) + np.asarray(p[f"gdn{i}.bias"]).astype(np.float32)) * gexp
-            out = (v * np.sqrt(n.reshape(h, w, 4 * c))) * np.tile(np.asarray(p[f"gdn{i}.out_mult"]), 4)
-            a = phase_shuffle_hwc(np.clip(np.rint(out), -128, 127).astype(np.float32))
+            n = np.ascontiguousarray(n.reshape(h, w, c4))
+            out_mult = np.asarray(p[f"gdn{i}.out_mult"]).astype(np.float32)
+            if kernels is None:
+                out = (v * np.sqrt(n)) * np.tile(out_mult, 4)
+                a = phase_shuffle_hwc(np.clip(np.rint(out), -128, 127).astype(np.float32))
+            else:
+                nxt = np.empty((2 * h, 2 * w, c), dtype=np.uint8)
+                kernels.gdn_u8(v, n, out_mult, nxt, True, threads)
+                a = nxt.astype(np.float32) - np.float32(128)
         raise AssertionError("unreachable")
 
     def decode(self, header: Header, sections: list[bytes]) -> np.ndarray:
@@ -253,6 +301,21 @@ class LiteImageDecoder:
         if channels == 1:
             return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return result
+
+
+def lite_decoder_available(header: Header, weights: str | Path | None = None) -> bool:
+    """Whether ``lite_decoder_for(header, weights)`` would find weights and an integer synthesis and the
+    stream is one this decoder reads (constriction or rans-interleaved, uniform quality)."""
+    from ncodec.entropy.coders import BACKEND_IDS
+    from ncodec.models.zoo import integer_synthesis_entries
+
+    if BACKEND_IDS.get(header.backend) in (None, "compressai") or header.metadata.get("qmap") is not None:
+        return False
+    if weights is not None:
+        path = Path(weights)
+        return path.is_file() and path.with_name(path.name[: -len(path.suffix)] + ".intsyn.ncw").is_file()
+    return any(e["base_codec"] == header.codec and e["base_sha256"].startswith(header.weights_sha256)
+               for e in integer_synthesis_entries())
 
 
 def lite_decoder_for(header: Header, weights: str | Path | None = None) -> LiteImageDecoder:

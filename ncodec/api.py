@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ncodec.errors import BitstreamError, ModelMismatchError, OutputExistsError, UnsupportedInputError, UsageError
+from ncodec.errors import (BitstreamError, MissingWeightsError, ModelMismatchError, OutputExistsError,
+                           UnsupportedInputError, UsageError)
 
 PathLike = str | os.PathLike
 
@@ -31,9 +32,19 @@ class Bitstream:
         ``synthesis`` "integer" / "float" / "auto" picks a learned image codec's synthesis path."""
         from ncodec.codecs.registry import get_spec, load_codec
 
-        if self.header.modality == "image" and get_spec(self.header.codec).family == "learned-image" \
-                and not torch_available():
-            return _decode_without_torch(self, weights, realism, synthesis)
+        if self.header.modality == "image" and get_spec(self.header.codec).family == "learned-image":
+            if not torch_available():
+                return _decode_without_torch(self, weights, realism, synthesis)
+            if device == "cpu" and realism == 0.0 and synthesis != "float" and _lite_decodes(self.header, weights):
+                # the same pixels as torch's integer synthesis, without the seconds of `import torch`
+                from ncodec.codecs.lite import lite_decoder_for
+
+                try:
+                    lite = lite_decoder_for(self.header, weights)
+                except (ModelMismatchError, MissingWeightsError):
+                    lite = None  # e.g. a foreign X.intsyn.ncw beside X.ncw: torch decides below
+                if lite is not None:
+                    return lite.decode(self.header, self.sections)
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
         if synthesis != "auto" and not hasattr(codec, "synthesis_path"):
             raise UsageError(f"--synthesis applies to learned image codecs, not {self.header.codec}")
@@ -58,6 +69,14 @@ def torch_available() -> bool:
         return importlib.util.find_spec("torch") is not None
     except (ImportError, ValueError):
         return False
+
+
+def _lite_decodes(header: Any, weights: PathLike | None) -> bool:
+    """Whether the numpy decoder (codecs/lite.py) covers this stream: the default codec's family with a
+    shipped integer synthesis for its weights, a torch-free coder, uniform quality."""
+    from ncodec.codecs.lite import LITE_KINDS, lite_decoder_available
+
+    return header.codec in LITE_KINDS and lite_decoder_available(header, weights)
 
 
 def _decode_without_torch(stream: Bitstream, weights: PathLike | None, realism: float, synthesis: str) -> np.ndarray:
