@@ -356,19 +356,19 @@ class LearnedImageCodec:
 
     def synthesis_path(self, synthesis: str, realism: float, quality_maps: Any) -> str:
         """"integer" or "float" for ``decompress(synthesis=...)``: "auto" takes the integer synthesis
-        when these weights have one and the stream allows it (uniform quality, R = 0)."""
+        when these weights have one and R = 0 (the realism generator reads the float synthesis)."""
         if synthesis not in ("auto", "integer", "float"):
             raise UsageError(f"synthesis must be auto, integer or float, got {synthesis!r}")
         if synthesis == "float":
             return "float"
-        allowed = realism == 0.0 and quality_maps is None
+        allowed = realism == 0.0
         if synthesis == "integer":
             if self.integer_synthesis() is None:
                 raise MissingWeightsError(f"{self.name} weights {self.sha256[:16]}… have no integer synthesis "
                                           "(train one with scripts/train_intsynth.py)")
             if not allowed:
-                raise UsageError("the integer synthesis decodes uniform-quality streams at realism 0: use "
-                                 "--synthesis float for quality maps or --realism")
+                raise UsageError("the integer synthesis decodes at realism 0: --realism runs on the float "
+                                 "synthesis (--synthesis float or auto)")
             return "integer"
         return "integer" if allowed and self.integer_synthesis() is not None else "float"
 
@@ -380,11 +380,11 @@ class LearnedImageCodec:
         ``realism`` R > 0 runs ``realism_decoder`` (``codecs.realism.RealismDecoder``) on top of the
         synthesis, with noise seeded by the stream; R = 0 is the MSE decoder and never touches it.
         ``synthesis``: "integer" (bit-identical pixels everywhere, where the weights have one), "float"
-        (the trained g_s), or "auto" (integer when available for the stream, else float)."""
+        (the trained g_s), or "auto" (integer when available and R = 0, else float)."""
         latents, tiles, q = self.decompress_latents(header, sections, device)
         maps = self._quality_maps(header, sections, tiles)
         if self.synthesis_path(synthesis, realism, maps) == "integer":
-            return self._integer_pixels(header, latents, tiles, q)
+            return self._integer_pixels(header, latents, tiles, q, maps)
         channels, h, w = header.shape
         model = self.model.to(device)
         dtype = next(model.parameters()).dtype
@@ -413,14 +413,16 @@ class LearnedImageCodec:
 
 
     def _integer_pixels(self, header: Header, latents: list[dict[str, np.ndarray]],
-                        tiles: list[tuple[int, int, int, int]], q: float) -> np.ndarray:
+                        tiles: list[tuple[int, int, int, int]], q: float,
+                        maps: list[np.ndarray] | None) -> np.ndarray:
         from ncodec.codecs.intsynth import integer_latent
 
         executor = self.integer_synthesis()
         channels, h, w = header.shape
         result = np.empty((h, w, 3), dtype=np.uint8)
-        for lat, (top, left, th, tw) in zip(latents, tiles):
-            result[top:top + th, left:left + tw] = executor(integer_latent(lat), q)[:th, :tw]
+        for i, (lat, (top, left, th, tw)) in enumerate(zip(latents, tiles)):
+            quality = q if maps is None else maps[i]  # a quality map's cell qualities (0.01 grid)
+            result[top:top + th, left:left + tw] = executor(integer_latent(lat), quality)[:th, :tw]
         if channels == 1:
             return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return result

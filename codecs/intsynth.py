@@ -102,7 +102,7 @@ class ReferenceIntegerSynthesis:
     def __init__(self, program: dict[str, Any]) -> None:
         self.program = program
 
-    def __call__(self, latent_int: torch.Tensor, quality: float) -> np.ndarray:
+    def __call__(self, latent_int: torch.Tensor, quality: Any) -> np.ndarray:
         from ncodec.models.intsynth import run_reference
 
         return np.ascontiguousarray(run_reference(self.program, latent_int, quality)[0].permute(1, 2, 0).numpy())
@@ -182,8 +182,9 @@ class FastIntegerSynthesis:
                                                 layer["groups"], 1.0, 0, torch.float32, "none", [], "")
 
     @torch.inference_mode()
-    def __call__(self, latent_int: torch.Tensor, quality: float) -> np.ndarray:
-        """Integer latent (1, M, h, w) -> uint8 pixels (2**L*h, 2**L*w, 3)."""
+    def __call__(self, latent_int: torch.Tensor, quality: Any) -> np.ndarray:
+        """Integer latent (1, M, h, w) -> uint8 pixels (2**L*h, 2**L*w, 3); ``quality``: the header
+        quality or a quality map's (h, w) cell qualities."""
         from ncodec.models.intsynth import input_activations
 
         threads = torch.get_num_threads()

@@ -223,7 +223,7 @@ class LiteImageDecoder:
         return y.reshape(self.M, hh, ww).transpose(1, 2, 0), means
 
     # -- integer synthesis (models/intsynth.py run_reference, in numpy)
-    def synthesis(self, y: np.ndarray, means: np.ndarray, quality: float) -> np.ndarray:
+    def synthesis(self, y: np.ndarray, means: np.ndarray, quality: Any) -> np.ndarray:
         """Integer latent -> uint8 pixels (16h, 16w, 3): the program's arithmetic, with the fused C++
         element-wise passes of ``ncodec.models._intsynth`` where that extension is built."""
         try:
@@ -232,12 +232,14 @@ class LiteImageDecoder:
             kernels = None
         threads = os.cpu_count() or 1
         p = self.program
-        row = round((quality - 1.0) * 100)
-        table = np.asarray(p["input_mult"])
-        if not 0 <= row < table.shape[0] or abs(row - (quality - 1.0) * 100) > 1e-6:
-            raise BitstreamError(f"no integer-synthesis input multipliers for quality {quality}")
+        table = np.asarray(p["input_mult"]).astype(np.float32)
+        cells = np.asarray(quality, dtype=np.float64)  # the header quality, or (h, w) cell qualities
+        rows = np.round((cells - 1.0) * 100)
+        if (rows < 0).any() or (rows >= table.shape[0]).any() or (np.abs(rows - (cells - 1.0) * 100) > 1e-6).any():
+            raise BitstreamError("no integer-synthesis input multipliers for the stream's qualities")
+        mult = table[rows.astype(np.int64)]  # (M,) or (h, w, M)
         latent = (y * 256 + means).astype(np.float32)
-        a = np.clip(np.rint(latent * table[row].astype(np.float32)), -128, 127).astype(np.float32)
+        a = np.clip(np.rint(latent * mult), -128, 127).astype(np.float32)
         layers = int(p["layers"])
         for i in range(layers):
             exp = np.ldexp(np.float32(1.0), -np.asarray(p[f"conv{i}.exp"]).astype(np.int32)).astype(np.float32)
@@ -281,8 +283,8 @@ class LiteImageDecoder:
             raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
         if header.backend not in BACKEND_IDS or BACKEND_IDS[header.backend] == "compressai":
             raise BitstreamError("the decoder without torch reads constriction and rans-interleaved streams only")
-        if header.metadata.get("qmap") is not None or len(header.shape) != 3 or header.shape[0] not in (1, 3):
-            raise BitstreamError("the decoder without torch reads uniform-quality image streams only")
+        if len(header.shape) != 3 or header.shape[0] not in (1, 3):
+            raise BitstreamError(f"invalid image shape {header.shape}")
         coder = get_coder(BACKEND_IDS[header.backend])
         channels, h, w = header.shape
         tile = header.metadata.get("tile")
@@ -291,13 +293,23 @@ class LiteImageDecoder:
         if not 1.0 <= header.quality <= self.levels:
             raise BitstreamError(f"quality {header.quality} outside [1, {self.levels}]")
         tiles = [(top, left, min(tile, h - top), min(tile, w - left)) for top in range(0, h, tile) for left in range(0, w, tile)]
+        shapes = [(-(-th // DOWNSAMPLE) * DOWNSAMPLE, -(-tw // DOWNSAMPLE) * DOWNSAMPLE) for _, _, th, tw in tiles]
+        maps = None
+        flag = header.metadata.get("qmap")
+        if flag is not None:  # codecs/qualitymap.py: per-cell qualities in the last section
+            from ncodec.codecs.qualitymap import unpack_section
+
+            if flag != 1 or isinstance(flag, bool) or not sections:
+                raise BitstreamError("invalid quality-map flag in metadata")
+            maps = unpack_section(sections[-1], [(a // 16, b // 16) for a, b in shapes], self.levels)
+            sections = sections[:-1]
         if len(sections) != 2 * len(tiles):
             raise BitstreamError(f"expected {2 * len(tiles)} sections, found {len(sections)}")
         result = np.empty((h, w, 3), dtype=np.uint8)
         for i, (top, left, th, tw) in enumerate(tiles):
-            shape = (-(-th // DOWNSAMPLE) * DOWNSAMPLE, -(-tw // DOWNSAMPLE) * DOWNSAMPLE)
-            y, means = self.latents(sections[2 * i:2 * i + 2], shape, coder)
-            result[top:top + th, left:left + tw] = self.synthesis(y, means, header.quality)[:th, :tw]
+            y, means = self.latents(sections[2 * i:2 * i + 2], shapes[i], coder)
+            quality = header.quality if maps is None else maps[i]
+            result[top:top + th, left:left + tw] = self.synthesis(y, means, quality)[:th, :tw]
         if channels == 1:
             return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return result
@@ -305,11 +317,11 @@ class LiteImageDecoder:
 
 def lite_decoder_available(header: Header, weights: str | Path | None = None) -> bool:
     """Whether ``lite_decoder_for(header, weights)`` would find weights and an integer synthesis and the
-    stream is one this decoder reads (constriction or rans-interleaved, uniform quality)."""
+    stream is one this decoder reads (constriction or rans-interleaved)."""
     from ncodec.entropy.coders import BACKEND_IDS
     from ncodec.models.zoo import integer_synthesis_entries
 
-    if BACKEND_IDS.get(header.backend) in (None, "compressai") or header.metadata.get("qmap") is not None:
+    if BACKEND_IDS.get(header.backend) in (None, "compressai"):
         return False
     if weights is not None:
         path = Path(weights)

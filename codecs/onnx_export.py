@@ -80,7 +80,8 @@ class _Graph:
 
 def decoder_graph(program: dict[str, Any]) -> Any:
     """The integer synthesis as ONNX: inputs ``latent`` (1, M, h, w) float32 = 256*symbol + mean and
-    ``input_mult`` (1, M, 1, 1) float32 (the program's row for the stream's quality); output ``pixels``
+    ``input_mult`` float32, (1, M, 1, 1) for the stream's quality or (1, M, h, w) per latent cell of a
+    quality map (the program's rows for those qualities); output ``pixels``
     (1, 3, 2**L*h, 2**L*w) uint8. The same operations in the same order as ``run_reference``."""
     from onnx import TensorProto
 
@@ -88,7 +89,6 @@ def decoder_graph(program: dict[str, Any]) -> Any:
     f32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
     a = g.op("Clip", [g.op("Round", [g.op("Mul", ["latent", "input_mult"])]), g.const(f32(-128)), g.const(f32(127))])
     layers = int(program["layers"])
-    out = ""
     for i in range(layers):
         w = program[f"conv{i}.weight"].numpy().astype(np.float32)
         acc = g.conv(a, w, program[f"conv{i}.bias"].numpy().astype(np.float32), 1, 1)
@@ -97,7 +97,7 @@ def decoder_graph(program: dict[str, Any]) -> Any:
         if i == layers - 1:
             pix = g.op("Clip", [g.op("Round", [g.op("Mul", [g.shuffle(v, c), g.const(f32(255.0))])]),
                                 g.const(f32(0)), g.const(f32(255))])
-            out = g.op("Cast", [pix], to=TensorProto.UINT8)
+            g.op("Cast", [pix], to=TensorProto.UINT8)
             break
         sq = g.op("Clip", [g.op("Round", [g.op("Mul", [g.op("Mul", [v, v]),
                                                            g.channel(np.tile(program[f"gdn{i}.sq_mult"].numpy(), 4))])]),
@@ -111,7 +111,7 @@ def decoder_graph(program: dict[str, Any]) -> Any:
     m = int(program["conv0.weight"].shape[1])
     h = g.helper
     return g.model([h.make_tensor_value_info("latent", TensorProto.FLOAT, [1, m, "h", "w"]),
-                    h.make_tensor_value_info("input_mult", TensorProto.FLOAT, [1, m, 1, 1])],
+                    h.make_tensor_value_info("input_mult", TensorProto.FLOAT, [1, m, "mh", "mw"])],
                    [h.make_tensor_value_info("pixels", TensorProto.UINT8, [1, 3, "H", "W"])], "ncodec_integer_synthesis")
 
 
@@ -132,7 +132,7 @@ def encoder_graph(model: torch.nn.Module) -> Any:
             x = g.op("Div", [x, norm])
         else:
             x = g.conv(x, layer.weight.detach().numpy(), layer.bias.detach().numpy(), layer.stride[0], layer.padding[0])
-    y = g.op("Mul", [x, "gain"])
+    g.op("Mul", [x, "gain"])
     g.nodes[-1].output[0] = "y"
     z = "y"
     for layer in model.h_a:

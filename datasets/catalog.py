@@ -112,3 +112,12 @@ def resolve_data(spec: str) -> list[Path]:
             raise UnsupportedInputError("Kodak is the benchmark: ncodec does not train on it")
         return dataset_files(name, split)
     return list_images(spec)
+
+
+def training_split(data: str | None, val_count: int) -> tuple[list[Path], list[Path]]:
+    """(training files, the last ``val_count`` held out) of ``--data`` (default photos-train); a
+    one-line error when too few images remain."""
+    files = resolve_data(data) if data else dataset_files("photos-train")
+    if len(files) <= val_count:
+        raise UnsupportedInputError(f"need more than {val_count} training images, found {len(files)}")
+    return files[: len(files) - val_count], files[len(files) - val_count:]

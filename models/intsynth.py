@@ -155,7 +155,7 @@ def build_program(g_s: nn.Sequential, inverse_gain: Any, levels: int, calibratio
         program[f"conv{i}.weight"], program[f"conv{i}.exp"], program[f"conv{i}.bias"] = q, e, b
         if i == len(gdns):
             break
-        v_max, sq_max, out_max = cal[1 + 3 * i], cal[2 + 3 * i], cal[3 + 3 * i]
+        sq_max, out_max = cal[2 + 3 * i], cal[3 + 3 * i]  # cal[1 + 3i], |conv output|, is not quantised
         beta, gamma = _inverse_gdn_params(gdns[i])
         sq_mult = SQ_MAX / sq_max  # v**2 -> uint8
         gq, ge, gb = _quantize_rows(gamma / sq_mult.view(1, -1), beta, float(SQ_MAX))
@@ -188,10 +188,25 @@ def quality_index(quality: float, levels: int) -> int:
     return idx
 
 
-def input_activations(latent_int: torch.Tensor, program: dict[str, Any], quality: float) -> torch.Tensor:
-    """Integer latent (1, M, h, w) = 256*symbol + mean -> int8 activations as float32 in [-128, 127]."""
-    mult = program["input_mult"][quality_index(quality, int(program["levels"]))].view(1, -1, 1, 1)
-    return torch.round(latent_int.float() * mult).clamp(-ACT_ZERO, ACT_MAX)
+def input_multipliers(program: dict[str, Any], quality: Any) -> torch.Tensor:
+    """The input multiplier for a header quality (1, M, 1, 1), or per latent cell (1, M, h, w) for a
+    quality map's cell qualities (h, w), all on the 0.01 grid."""
+    levels = int(program["levels"])
+    table = program["input_mult"]
+    if isinstance(quality, (int, float)):
+        return table[quality_index(float(quality), levels)].view(1, -1, 1, 1)
+    cells = torch.as_tensor(quality, dtype=torch.float64)
+    rows = torch.round((cells - 1.0) * QUALITY_STEP)
+    if bool((rows < 0).any()) or bool((rows > (levels - 1) * QUALITY_STEP).any()) or \
+            bool(((rows - (cells - 1.0) * QUALITY_STEP).abs() > 1e-6).any()):
+        raise ValueError("integer synthesis has no input multipliers for these cell qualities")
+    return table[rows.long()].permute(2, 0, 1)[None]
+
+
+def input_activations(latent_int: torch.Tensor, program: dict[str, Any], quality: Any) -> torch.Tensor:
+    """Integer latent (1, M, h, w) = 256*symbol + mean -> int8 activations as float32 in [-128, 127];
+    ``quality``: the header quality, or the (h, w) cell qualities of a quality map."""
+    return torch.round(latent_int.float() * input_multipliers(program, quality)).clamp(-ACT_ZERO, ACT_MAX)
 
 
 def sqrt_ieee(x: torch.Tensor) -> torch.Tensor:
@@ -208,7 +223,7 @@ def _dequant(acc: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run_reference(program: dict[str, Any], latent_int: torch.Tensor, quality: float) -> torch.Tensor:
+def run_reference(program: dict[str, Any], latent_int: torch.Tensor, quality: Any) -> torch.Tensor:
     """The definition of the integer synthesis: uint8 pixels (1, 3, 2**L*h, 2**L*w) from the integer
     latent. Sums are float64 convolutions of integer-valued tensors (exact below 2**53; the program
     guarantees 2**24), element-wise steps are float32 IEEE operations in the documented order."""

@@ -17,6 +17,7 @@ from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.imageio import read_image
 from ncodec.codecs.intsynth import (FastIntegerSynthesis, ReferenceIntegerSynthesis, build_executor, integer_latent,
                                     load_program, onednn_available)
+from ncodec.codecs.lite import LiteImageDecoder
 from ncodec.errors import MissingWeightsError, ModelMismatchError, UsageError
 from ncodec.models.intsynth import (EXACT_LIMIT, FakeQuantSynthesis, build_program, check_bounds, float_trace,
                                     merge_traces, phase_shuffle, run_reference, subpixel_weight)
@@ -161,11 +162,24 @@ def test_decoder_switches(asset_images):
     integer = codec.decompress(enc.header, enc.sections, synthesis="integer")
     assert np.array_equal(integer, codec.decompress(enc.header, enc.sections))  # auto takes it
     assert np.abs(integer.astype(int) - auto.astype(int)).mean() < 2.0
-    qmap = np.full(asset_images["kodim21_64x64.png"].shape[:2], 1.5)
-    enc_map = codec.compress(asset_images["kodim21_64x64.png"], quality_map=qmap)
-    with pytest.raises(UsageError, match="uniform-quality"):
-        codec.decompress(enc_map.header, enc_map.sections, synthesis="integer")
-    codec.decompress(enc_map.header, enc_map.sections)  # auto falls back to the float synthesis
+    # a quality map's cells take their own rows of input multipliers: a uniform map gives the pixels of
+    # the uniform quality, and a real map decodes the same with every executor
+    image = asset_images["kodim21_64x64.png"]
+    enc_flat = codec.compress(image, quality_map=np.full(image.shape[:2], 1.5))
+    uniform = codec.compress(image, quality=1.5)
+    assert np.array_equal(codec.decompress(enc_flat.header, enc_flat.sections),
+                          codec.decompress(uniform.header, uniform.sections))
+    qmap = np.full(image.shape[:2], 1.0)
+    qmap[16:48, 8:40] = 2.73
+    enc_map = codec.compress(image, quality_map=qmap)
+    fast = codec.decompress(enc_map.header, enc_map.sections, synthesis="integer")
+    codec._int_synthesis = ReferenceIntegerSynthesis(codec._int_synthesis.program)
+    assert np.array_equal(fast, codec.decompress(enc_map.header, enc_map.sections, synthesis="integer"))
+    lite = LiteImageDecoder(GOLDEN / "mean-scale-hyperprior-small.ncw",
+                            GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw", codec.sha256)
+    assert np.array_equal(fast, lite.decode(enc_map.header, enc_map.sections))
+    with pytest.raises(UsageError, match="realism 0"):
+        codec.decompress(enc.header, enc.sections, synthesis="integer", realism=0.5)
     with pytest.raises(UsageError, match="synthesis must be"):
         codec.decompress(enc.header, enc.sections, synthesis="fixed")
 

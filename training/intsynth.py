@@ -94,23 +94,14 @@ def validate(codec: Any, program: dict[str, Any], files: list[Path],
 
 def run_intsynth_training(args: argparse.Namespace) -> Path:
     """Calibrate, fine-tune, export; returns the path of OUT/intsynth.ncw."""
-    from ncodec.codecs.image import LearnedImageCodec
     from ncodec.codecs.intsynth import save_program
-    from ncodec.datasets.catalog import dataset_files, resolve_data
+    from ncodec.datasets.catalog import training_split
     from ncodec.datasets.images import PatchSampler
     from ncodec.models.intsynth import FakeQuantSynthesis, build_analysis_program, build_program
-    from ncodec.training.realism import decoded_batch
+    from ncodec.training.realism import decoded_batch, frozen_codec
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    codec = LearnedImageCodec.from_file(args.base)
-    codec.model.eval()
-    for p in codec.model.parameters():
-        p.requires_grad_(False)
-    files = resolve_data(args.data) if args.data else dataset_files("photos-train")
-    if len(files) <= args.val_count:
-        raise UnsupportedInputError(f"need more than {args.val_count} training images, found {len(files)}")
-    train_files, val_files = files[: len(files) - args.val_count], files[len(files) - args.val_count:]
+    codec = frozen_codec(args.base, args.threads)
+    train_files, val_files = training_split(args.data, args.val_count)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from ncodec.datasets.catalog import dataset_files, resolve_data
+from ncodec.datasets.catalog import training_split
 from ncodec.datasets.images import PatchSampler
 from ncodec.errors import UnsupportedInputError, UsageError
 from ncodec.entropy.fixedpoint import FixedPointNet
@@ -135,10 +135,7 @@ def run_training(args: argparse.Namespace,
     if args.distortion == "ms-ssim" and args.patch_size < 192:
         raise UnsupportedInputError("--distortion ms-ssim needs --patch-size >= 192 (5 MS-SSIM scales)")
     rank, world, device = _distributed(device)
-    files = resolve_data(args.data) if args.data else dataset_files("photos-train")
-    if len(files) <= args.val_count:
-        raise UnsupportedInputError(f"need more than {args.val_count} training images, found {len(files)}")
-    train_files, val_files = files[: len(files) - args.val_count], files[len(files) - args.val_count:]
+    train_files, val_files = training_split(args.data, args.val_count)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"

@@ -53,6 +53,20 @@ class ConditionalDiscriminator(nn.Module):
         return self.head(h), feats
 
 
+def frozen_codec(weights: str | Path, threads: int = 0) -> Any:
+    """A learned image codec in eval mode with every parameter frozen: the base of a decoder-side
+    training (realism generator, integer synthesis); ``threads`` > 0 sets torch's thread count."""
+    from ncodec.codecs.image import LearnedImageCodec
+
+    if threads:
+        torch.set_num_threads(threads)
+    codec = LearnedImageCodec.from_file(weights)
+    codec.model.eval()
+    for p in codec.model.parameters():
+        p.requires_grad_(False)
+    return codec
+
+
 def decoded_batch(codec: Any, x: torch.Tensor, qualities: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """(synthesis input, MSE reconstruction in [0, 1]) of patches x (B, 3, P, P) through the codec's
     real integer path (encode -> bytes -> decoded integer latents -> y_hat), one quality per patch."""
@@ -93,26 +107,17 @@ def add_realism_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_realism_training(args: argparse.Namespace) -> Path:
     """Train; returns the path of the exported realism weight file (OUT/realism.ncw)."""
-    from ncodec.codecs.image import LearnedImageCodec
     from ncodec.codecs.realism import save_realism_weights
-    from ncodec.datasets.catalog import dataset_files, resolve_data
+    from ncodec.datasets.catalog import training_split
     from ncodec.datasets.images import PatchSampler
     from ncodec.models.realism import RealismGenerator
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    codec = LearnedImageCodec.from_file(args.base)
-    codec.model.eval()
-    for p in codec.model.parameters():
-        p.requires_grad_(False)
+    codec = frozen_codec(args.base, args.threads)
     if args.patch_size % codec.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {codec.downsample}")
     q_lo, q_hi = (float(v) for v in str(args.qualities).split(","))
     codec.check_quality(q_lo), codec.check_quality(q_hi)
-    files = resolve_data(args.data) if args.data else dataset_files("photos-train")
-    if len(files) <= args.val_count:
-        raise UnsupportedInputError(f"need more than {args.val_count} training images, found {len(files)}")
-    train_files = files[: len(files) - args.val_count]
+    train_files, _ = training_split(args.data, args.val_count)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
