@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ncodec.codecs.container import Header
-from ncodec.errors import BitstreamError, MissingWeightsError, ModelMismatchError
+from ncodec.errors import BitstreamError, MissingDependencyError, MissingWeightsError, ModelMismatchError
 
 # entropy/fixedpoint.py's constants (that module needs torch; these are its integer format)
 W_FRAC, A_FRAC, A_LIMIT, IN_LIMIT, SLOPE_FRAC = 14, 8, (1 << 20) - 1, (1 << 12) - 1, 12
@@ -39,11 +39,23 @@ class _Storage:
         self.dtype = dtype
 
 
+MAX_TENSOR_ELEMENTS = 1 << 28  # far above any ncodec weight tensor; a crafted file asks for more
+
+
 def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any) -> np.ndarray:
+    """A tensor view of a storage, checked: every element it addresses lies inside the storage."""
+    size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
+    offset = int(offset)
+    if not isinstance(storage, np.ndarray) or len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0:
+        raise pickle.UnpicklingError("malformed tensor in a weight file")
+    count = int(np.prod(size, dtype=np.int64)) if size else 1
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride)) if count else offset - 1
+    if count > MAX_TENSOR_ELEMENTS or last >= storage.size:
+        raise pickle.UnpicklingError("tensor outside its storage in a weight file")
     if not size:
         return storage[offset:offset + 1].reshape(()).copy()
     item = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size), strides=tuple(s * item for s in stride))
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size, strides=tuple(st * item for st in stride))
     return np.array(view, copy=True)
 
 
@@ -71,8 +83,11 @@ class _TorchFreeUnpickler(pickle.Unpickler):
         kind, storage_type, key, _location, numel = pid
         if kind != "storage" or not isinstance(storage_type, _Storage):
             raise pickle.UnpicklingError("unexpected persistent id in a weight file")
-        raw = self.archive.read(f"{self.prefix}data/{key}")
-        return np.frombuffer(raw, dtype=storage_type.dtype, count=int(numel))
+        name = f"{self.prefix}data/{key}"
+        nbytes = int(numel) * np.dtype(storage_type.dtype).itemsize
+        if int(numel) < 0 or int(numel) > MAX_TENSOR_ELEMENTS or self.archive.getinfo(name).file_size != nbytes:
+            raise pickle.UnpicklingError("storage size does not match its record in a weight file")
+        return np.frombuffer(self.archive.read(name), dtype=storage_type.dtype, count=int(numel))
 
 
 def read_torch_file(path: str | Path) -> dict[str, Any]:
@@ -88,7 +103,8 @@ def read_torch_file(path: str | Path) -> dict[str, Any]:
                 raise ValueError("no data.pkl")
             prefix = pkl[0][: -len("data.pkl")]
             return _TorchFreeUnpickler(archive.read(pkl[0]), archive, prefix).load()
-    except (zipfile.BadZipFile, pickle.UnpicklingError, ValueError, KeyError, EOFError) as exc:
+    except (zipfile.BadZipFile, pickle.UnpicklingError, ValueError, KeyError, EOFError, TypeError, AttributeError,
+            IndexError, MemoryError, OverflowError) as exc:
         raise ModelMismatchError(f"{p} is not an ncodec weight file ({type(exc).__name__})") from None
 
 
@@ -166,8 +182,8 @@ class LiteImageDecoder:
         state = read_torch_file(weights)
         config = state.get("config", {})
         if state.get("format") != 1 or config.get("kind") not in LITE_KINDS:
-            raise ModelMismatchError(f"the decoder without torch reads {' / '.join(LITE_KINDS)} weights, "
-                                     f"not {config.get('kind')!r}")
+            raise MissingDependencyError(f"decoding {config.get('kind')!r} streams needs torch (the decoder without "
+                                         f"it reads {' / '.join(LITE_KINDS)} weights): install ncodec's full extra")
         syn = read_torch_file(intsynth)
         if syn.get("kind") != "integer-synthesis" or syn.get("base_sha256") != sha256:
             raise ModelMismatchError(f"{intsynth} is not the integer synthesis of these weights")
@@ -181,8 +197,20 @@ class LiteImageDecoder:
         self.thresholds = np.asarray(state["scale_thresholds"]).astype(np.int64)
         self.fixed = {k: np.asarray(v).astype(np.int64) for k, v in state["fixed"].items()}
         self.program = syn["program"]
-        if int(self.program.get("version", -1)) != 1:
-            raise ModelMismatchError(f"{intsynth}: unknown integer-synthesis program version")
+        if syn.get("format") != 1 or int(self.program.get("version", -1)) != 1:
+            raise ModelMismatchError(f"{intsynth}: unknown integer-synthesis file or program version")
+        self._check_bounds(intsynth)
+
+    def _check_bounds(self, path: str | Path) -> None:
+        """``models.intsynth.check_bounds`` in numpy: every integer sum provably below 2**24."""
+        for i in range(int(self.program["layers"])):
+            for name, fan in ((f"conv{i}", 128), (f"gdn{i}", 255)):
+                if f"{name}.weight" not in self.program:
+                    continue
+                q = np.asarray(self.program[f"{name}.weight"]).astype(np.int64)
+                b = np.asarray(self.program[f"{name}.bias"]).astype(np.int64)
+                if ((np.abs(q.reshape(q.shape[0], -1)).sum(axis=1) * fan + np.abs(b)) >= (1 << 24)).any():
+                    raise ModelMismatchError(f"{path}: {name}: an integer sum can reach 2**24")
 
     # -- entropy path (codecs/latent.py HyperpriorLatentCodec.decode, in numpy)
     def _h_s(self, z: np.ndarray) -> np.ndarray:
@@ -281,10 +309,20 @@ class LiteImageDecoder:
 
         if header.weights_sha256 != self.sha256[:16]:
             raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
-        if header.backend not in BACKEND_IDS or BACKEND_IDS[header.backend] == "compressai":
-            raise BitstreamError("the decoder without torch reads constriction and rans-interleaved streams only")
+        if header.backend not in BACKEND_IDS:
+            raise BitstreamError(f"unknown coder backend id {header.backend}")
+        if BACKEND_IDS[header.backend] == "compressai":
+            raise MissingDependencyError("this stream was coded with CompressAI's rANS, which needs torch and "
+                                         "compressai: install ncodec's full extra")
         if len(header.shape) != 3 or header.shape[0] not in (1, 3):
             raise BitstreamError(f"invalid image shape {header.shape}")
+        from ncodec.codecs.imageio import check_image_size
+        from ncodec.errors import UnsupportedInputError
+
+        try:
+            check_image_size(header.shape[2], header.shape[1])
+        except UnsupportedInputError as exc:
+            raise BitstreamError(str(exc)) from None
         coder = get_coder(BACKEND_IDS[header.backend])
         channels, h, w = header.shape
         tile = header.metadata.get("tile")

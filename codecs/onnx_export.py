@@ -173,6 +173,9 @@ def export_onnx(codec: Any, out_dir: str | Path) -> list[Path]:
     for name, ts in (("z", latent.hyper.z_tables), ("y", latent.gaussian.y_tables)):
         tables.update({f"{name}_counts": ts.counts, f"{name}_lengths": ts.lengths, f"{name}_offsets": ts.offsets,
                        f"{name}_precision": np.array(ts.precision)})
+    offset = getattr(model, "z_offset", None)
+    if offset is not None:  # hyper-latents coded around per-channel offsets (units 2**-8)
+        tables["z_offset"] = offset.numpy()
     for key, value in latent.fixed.items():
         tables[f"h_s.{key}"] = value.numpy()
     written = []

@@ -65,6 +65,8 @@ def find_weights(codec: str, sha_prefix: str | None = None) -> Path:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.ncw")):
+            if path.name.endswith(".intsyn.ncw"):  # an integer synthesis beside its weights, not weights
+                continue
             if sha_prefix is None or sha256_file(path).startswith(sha_prefix):
                 return path
     want = f"weights {sha_prefix}…" if sha_prefix else "default weights"

@@ -32,6 +32,9 @@ class Bitstream:
         ``synthesis`` "integer" / "float" / "auto" picks a learned image codec's synthesis path."""
         from ncodec.codecs.registry import get_spec, load_codec
 
+        if synthesis not in ("auto", "integer", "float"):
+            raise UsageError(f"synthesis must be auto, integer or float, got {synthesis!r}")
+
         if self.header.modality == "image" and get_spec(self.header.codec).family == "learned-image":
             if not torch_available():
                 return _decode_without_torch(self, weights, realism, synthesis)
@@ -46,6 +49,10 @@ class Bitstream:
                 if lite is not None:
                     return lite.decode(self.header, self.sections)
         codec = load_codec(self.header.codec, weights, sha_prefix=None if weights else self.header.weights_sha256)
+        if weights is not None and hasattr(codec, "attach_integer_synthesis"):
+            sibling = Path(weights).with_suffix(".intsyn.ncw")  # the lite path reads it too: the same pixels
+            if sibling.is_file():
+                codec.attach_integer_synthesis(sibling)
         if synthesis != "auto" and not hasattr(codec, "synthesis_path"):
             raise UsageError(f"--synthesis applies to learned image codecs, not {self.header.codec}")
         if realism == 0.0:
@@ -73,7 +80,7 @@ def torch_available() -> bool:
 
 def _lite_decodes(header: Any, weights: PathLike | None) -> bool:
     """Whether the numpy decoder (codecs/lite.py) covers this stream: the default codec's family with a
-    shipped integer synthesis for its weights, a torch-free coder, uniform quality."""
+    shipped integer synthesis for its weights (or X.intsyn.ncw beside --weights X.ncw), a torch-free coder."""
     from ncodec.codecs.lite import LITE_KINDS, lite_decoder_available
 
     return header.codec in LITE_KINDS and lite_decoder_available(header, weights)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ncodec.errors import MissingDeviceError, NcodecError, UsageError
+from ncodec.errors import MissingDependencyError, MissingDeviceError, NcodecError, UsageError
 
 CODER_BACKENDS = ["constriction", "compressai", "rans-interleaved"]  # entropy.coders.BACKENDS (kept import-light)
 
@@ -601,6 +601,13 @@ def run_reporting_errors(func: Callable[[], int | None]) -> int:
     except NcodecError as exc:
         print(f"ncodec: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("torch", "torchvision", "compressai"):
+            print(f"ncodec: error: this command needs {exc.name.split('.')[0]}, which is not installed: install "
+                  "ncodec's full extra (scripts/setup.sh does); the base install only decodes", file=sys.stderr)
+            return MissingDependencyError.exit_code
+        print(f"ncodec: internal error: ModuleNotFoundError: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt as exc:  # a message, when there is one, says how to resume
         print(f"ncodec: {exc}" if str(exc) else "ncodec: interrupted", file=sys.stderr)
         return 130

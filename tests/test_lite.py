@@ -77,3 +77,51 @@ def test_numpy_decoder_matches_torch_on_tiles_and_backends(backend: str, asset_i
         header, sections = container.unpack(container.pack(enc.header, enc.sections))
         assert len(sections) > 2  # more than one tile
         assert np.array_equal(lite.decode(header, sections), codec.decompress(header, sections, synthesis="integer"))
+
+
+def _zip_with_pickle(path: Path, payload: bytes, storages: dict[str, bytes] | None = None) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", payload)
+        for key, data in (storages or {}).items():
+            z.writestr(f"archive/data/{key}", data)
+    return path
+
+
+def test_torch_file_reader_refuses_foreign_objects_and_bad_views(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned",))
+
+    with pytest.raises(ModelMismatchError):
+        read_torch_file(_zip_with_pickle(tmp_path / "evil.ncw", pickle.dumps(Evil())))
+    # a tensor whose size/stride reach past its storage (4 floats) is refused, not read
+    import torch
+
+    good = tmp_path / "good.ncw"
+    torch.save({"t": torch.arange(4, dtype=torch.float32)}, good)
+    assert np.array_equal(read_torch_file(good)["t"], np.arange(4, dtype=np.float32))
+    import zipfile
+
+    with zipfile.ZipFile(good) as z:
+        names = z.namelist()
+        pkl = z.read([n for n in names if n.endswith("data.pkl")][0])
+        data = {n.rsplit("/", 1)[-1]: z.read(n) for n in names if "/data/" in n}
+    bad_pkl = pkl.replace(b"K\x04\x85", b"M\x00\x10\x85")  # size (4,) -> (4096,)
+    assert bad_pkl != pkl
+    with pytest.raises(ModelMismatchError):
+        read_torch_file(_zip_with_pickle(tmp_path / "bad.ncw", bad_pkl, data))
+
+
+def test_numpy_fallback_without_the_extension_gives_the_same_pixels(monkeypatch):
+    path = STREAMS[-1]
+    weights = GOLDEN / f"{KIND}-small.ncw"
+    lite = LiteImageDecoder(weights, GOLDEN / f"{KIND}-small.intsyn.ncw", sha256_file(weights))
+    header, sections = container.unpack(path.read_bytes())
+    monkeypatch.setitem(sys.modules, "ncodec.models._intsynth", None)  # the import now fails
+    assert np.array_equal(lite.decode(header, sections), read_image(path.with_suffix(".int.png")))

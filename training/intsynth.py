@@ -84,7 +84,7 @@ def validate(codec: Any, program: dict[str, Any], files: list[Path],
             for q in qualities:
                 enc = codec.compress(img, quality=q, tile=4096)
                 decoded, _, _ = codec.decompress_latents(enc.header, enc.sections)
-                rec = codec.decompress(enc.header, enc.sections)
+                rec = codec.decompress(enc.header, enc.sections, synthesis="float")
                 pix = run_reference(program, integer_latent(decoded[0]), q)[0].permute(1, 2, 0).numpy()[:h, :w]
                 fl.append(psnr_rgb(img, rec))
                 it.append(psnr_rgb(img, np.ascontiguousarray(pix)))

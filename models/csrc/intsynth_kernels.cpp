@@ -159,10 +159,10 @@ static void pixels_u8(f32array v, u8array out, int threads) {
 
 PYBIND11_MODULE(_intsynth, m) {
   m.doc() = "Fused element-wise passes of ncodec's integer synthesis";
-  m.def("square_u8", &square_u8, py::arg("v"), py::arg("mult"), py::arg("out"), py::arg("threads"));
-  m.def("gdn_u8", &gdn_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out"), py::arg("inverse"),
+  m.def("square_u8", &square_u8, py::arg("v"), py::arg("mult"), py::arg("out").noconvert(), py::arg("threads"));
+  m.def("gdn_u8", &gdn_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out").noconvert(), py::arg("inverse"),
         py::arg("threads"));
-  m.def("gdn_flat_u8", &gdn_flat_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out"), py::arg("inverse"),
+  m.def("gdn_flat_u8", &gdn_flat_u8, py::arg("v"), py::arg("n"), py::arg("mult"), py::arg("out").noconvert(), py::arg("inverse"),
         py::arg("threads"));
-  m.def("pixels_u8", &pixels_u8, py::arg("v"), py::arg("out"), py::arg("threads"));
+  m.def("pixels_u8", &pixels_u8, py::arg("v"), py::arg("out").noconvert(), py::arg("threads"));
 }
