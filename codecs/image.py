@@ -339,11 +339,15 @@ class LearnedImageCodec:
         found = Path(path) if path is not None else find_integer_synthesis(self.name, self.sha256)
         self._int_synthesis = None if found is None else build_executor(load_program(found, self.sha256))
         analysis = None if found is None else load_program(found, self.sha256, part="analysis")
-        self._int_analysis = FastIntegerAnalysis(analysis) if analysis is not None and onednn_available() else None
+        self._int_analysis = None
+        if analysis is not None and onednn_available():
+            fast = FastIntegerAnalysis(analysis)
+            self._int_analysis = fast if fast.self_test() else None  # saturating int8 kernels: float g_a
         return self._int_synthesis
 
     def integer_analysis(self) -> Any:
-        """The int8 encoder transform of ``--effort fast`` (oneDNN machines), or None."""
+        """The int8 encoder transform of ``--effort fast`` (oneDNN machines whose int8 kernels compute
+        its program exactly), or None."""
         if not hasattr(self, "_int_synthesis"):
             self.attach_integer_synthesis()
         return self._int_analysis

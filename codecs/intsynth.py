@@ -82,15 +82,17 @@ def find_integer_synthesis(codec_name: str, weights_sha256: str) -> Path | None:
 
 
 def build_executor(program: dict[str, Any], prefer_fast: bool = True) -> Any:
-    """The fast executor where oneDNN int8 is available and passes a self-test against the reference on
-    random integer latents (a CPU whose int8 kernels saturate would fail it), else the reference."""
-    if prefer_fast and onednn_available():
-        try:
-            fast = FastIntegerSynthesis(program)
-            if fast.self_test():
-                return fast
-        except (RuntimeError, ImportError, ValueError):  # a oneDNN or kernel refusal: the reference runs
-            pass
+    """The first executor that passes a self-test against the reference on random integer latents:
+    oneDNN int8 (where its kernels do not saturate), float32-exact convolutions, else the reference."""
+    if prefer_fast:
+        kinds = ([FastIntegerSynthesis] if onednn_available() else []) + [FloatExactIntegerSynthesis]
+        for kind in kinds:
+            try:
+                fast = kind(program)
+                if fast.self_test():
+                    return fast
+            except (RuntimeError, ImportError, ValueError):  # a oneDNN or kernel refusal: try the next
+                pass
     return ReferenceIntegerSynthesis(program)
 
 
@@ -116,6 +118,27 @@ def onednn_available() -> bool:
             and torch.backends.mkldnn.is_available()
     except RuntimeError:
         return False
+
+
+def _matches_reference(executor: Any, seed: int) -> bool:
+    """Whether a synthesis executor gives the reference's pixels on a random 4x6 integer latent at the
+    extremes of the activation range (clamped inputs included), with 1 and 2 threads."""
+    from ncodec.models.intsynth import run_reference
+
+    m = executor.program["conv0.weight"].shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    latent = torch.randint(-64 * 256, 64 * 256, (1, m, 4, 6), generator=gen)
+    q = 1.0 + (int(executor.program["levels"]) - 1) / 2
+    want = run_reference(executor.program, latent, q)[0].permute(1, 2, 0).numpy()
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in sorted({1, threads}):
+            torch.set_num_threads(n)
+            results.append(executor(latent, q))
+    finally:
+        torch.set_num_threads(threads)
+    return all(np.array_equal(r, want) for r in results)
 
 
 class FastIntegerSynthesis:
@@ -147,22 +170,7 @@ class FastIntegerSynthesis:
     def self_test(self, seed: int = 0) -> bool:
         """Compare with the reference executor on a random 4x6 integer latent at the extremes of the
         activation range (clamped inputs included), with 1 and 2 threads."""
-        from ncodec.models.intsynth import run_reference
-
-        m = self.program["conv0.weight"].shape[1]
-        gen = torch.Generator().manual_seed(seed)
-        latent = torch.randint(-64 * 256, 64 * 256, (1, m, 4, 6), generator=gen)
-        q = 1.0 + (int(self.program["levels"]) - 1) / 2
-        want = run_reference(self.program, latent, q)[0].permute(1, 2, 0).numpy()
-        threads = torch.get_num_threads()
-        try:
-            results = []
-            for n in sorted({1, threads}):
-                torch.set_num_threads(n)
-                results.append(self(latent, q))
-        finally:
-            torch.set_num_threads(threads)
-        return all(np.array_equal(r, want) for r in results)
+        return _matches_reference(self, seed)
 
     @staticmethod
     def _prepare(weight: torch.Tensor, exp: torch.Tensor, bias: torch.Tensor, zero_point: int, groups: int,
@@ -211,6 +219,39 @@ class FastIntegerSynthesis:
         raise AssertionError("unreachable")
 
 
+class FloatExactIntegerSynthesis(FastIntegerSynthesis):
+    """The same program and fused passes on float32 convolutions: weights ``q * 2**-e`` and activations
+    (integer - zero point) are exact in float32, and every partial sum is an integer below 2**24 times
+    that power of two (``check_bounds``), so the float convolution computes the exact sums in any order.
+    For CPUs whose oneDNN int8 kernels saturate (AVX2 without VNNI pairs u8 x s8 products in int16)."""
+
+    name = "float32-exact"
+
+    def self_test(self, seed: int = 0) -> bool:
+        """As ``FastIntegerSynthesis.self_test`` (a BLAS or convolution that used a non-exact algorithm,
+        such as Winograd, would fail it)."""
+        return _matches_reference(self, seed)
+
+    @staticmethod
+    def _prepare(weight: torch.Tensor, exp: torch.Tensor, bias: torch.Tensor, zero_point: int, groups: int,
+                 padding: int, stride: int = 1) -> dict[str, Any]:
+        scales = torch.pow(2.0, -exp.double())
+        shape = (-1,) + (1,) * (weight.dim() - 1)
+        w = (weight.double() * scales.view(shape)).float().contiguous(memory_format=torch.channels_last)
+        return {"weight": w, "bias": (bias.double() * scales).float(), "zero_point": zero_point,
+                "groups": groups, "padding": padding, "stride": stride}
+
+    @staticmethod
+    def _conv(qx: torch.Tensor, layer: dict[str, Any], stride: int | None = None) -> torch.Tensor:
+        x = qx.float()
+        if layer["zero_point"]:
+            x -= float(layer["zero_point"])
+        out = torch.nn.functional.conv2d(x.contiguous(memory_format=torch.channels_last), layer["weight"],
+                                         layer["bias"], stride or layer["stride"], layer["padding"], 1, layer["groups"])
+        return out.contiguous(memory_format=torch.channels_last)
+
+
+
 class FastIntegerAnalysis:
     """The encoder's int8 g_a (``models.intsynth.build_analysis_program``) on oneDNN: pixels -> the
     float latent before the gain. Not bit-exact across machines, and it need not be: the decoder only
@@ -222,6 +263,7 @@ class FastIntegerAnalysis:
         from ncodec.models import _intsynth
 
         self.kernels = _intsynth
+        self.program = program
         self.layers = int(program["layers"])
         self.convs = [FastIntegerSynthesis._prepare(program[f"conv{i}.weight"], program[f"conv{i}.exp"],
                                                     program[f"conv{i}.bias"], zero_point=0 if i == 0 else 128,
@@ -234,6 +276,26 @@ class FastIntegerAnalysis:
                                                             zero_point=0, groups=1, padding=0),
                               program[f"gdn{i}.sq_mult"].contiguous().numpy(),
                               program[f"gdn{i}.out_mult"].contiguous().numpy()))
+
+    def self_test(self, seed: int = 0) -> bool:
+        """Whether this CPU's int8 kernels compute the program exactly (``run_analysis_reference``) on
+        random pixels at the extremes of the range, with 1 and 2 threads: an AVX2 CPU without VNNI
+        saturates u8 x s8 pair sums in int16 for weights above ``W_MAX_PORTABLE``."""
+        from ncodec.models.intsynth import run_analysis_reference
+
+        gen = torch.Generator().manual_seed(seed)
+        pixels = torch.randint(0, 256, (1, 3, 64, 48), generator=gen, dtype=torch.uint8)
+        pixels[:, :, :16] = 255 * (pixels[:, :, :16] > 127)
+        want = run_analysis_reference(self.program, pixels)
+        threads = torch.get_num_threads()
+        try:
+            results = []
+            for n in sorted({1, threads}):
+                torch.set_num_threads(n)
+                results.append(self(pixels))
+        finally:
+            torch.set_num_threads(threads)
+        return all(torch.equal(r, want) for r in results)
 
     @staticmethod
     def _conv(qx: torch.Tensor, layer: dict[str, Any], stride: int = 2) -> torch.Tensor:

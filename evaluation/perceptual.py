@@ -112,10 +112,26 @@ class PerceptualMeasures:
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """Fréchet distance of two feature sets (N, D)."""
-    import piq
-
-    return float(piq.FID()(real.double(), fake.double()))
+    """Fréchet distance of two feature sets (N, D), in closed form: |mu1 - mu2|^2 + tr S1 + tr S2
+    - 2 tr sqrt(S1 S2). The trace of the matrix square root is the nuclear norm of the centred cross
+    product A B^T / sqrt((n1-1)(n2-1)) (the nonzero eigenvalues of S1 S2 are those of (A B^T)(B A^T)),
+    so small sets need an n1 x n2 SVD instead of an iterative D x D square root; large sets use the
+    symmetric form sqrt(S1) S2 sqrt(S1) with eigendecompositions. Exact up to float64 rounding."""
+    a, b = real.double(), fake.double()
+    n1, n2, d = a.shape[0], b.shape[0], a.shape[1]
+    if n1 < 2 or n2 < 2 or b.shape[1] != d:
+        raise ValueError("FID needs two feature sets (N >= 2, same dimension)")
+    mean_term = float(((a.mean(0) - b.mean(0)) ** 2).sum())
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    tr_a, tr_b = float((ca * ca).sum()) / (n1 - 1), float((cb * cb).sum()) / (n2 - 1)
+    if min(n1, n2) <= d:
+        cross = float(torch.linalg.svdvals(ca @ cb.T).sum()) / math.sqrt((n1 - 1) * (n2 - 1))
+    else:
+        vals, vecs = torch.linalg.eigh(ca.T @ ca / (n1 - 1))
+        root = (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+        inner = root @ (cb.T @ cb / (n2 - 1)) @ root
+        cross = float(torch.linalg.eigvalsh((inner + inner.T) / 2).clamp_min(0).sqrt().sum())
+    return mean_term + tr_a + tr_b - 2.0 * cross
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 100, seed: int = 0) -> float:

@@ -35,6 +35,7 @@ ACT_ZERO = 128  # uint8 zero point of the signed int8 activations
 ACT_MAX = 127
 SQ_MAX = 255  # squared activations: uint8, zero point 0
 W_MAX = 127  # int8 weights, symmetric
+W_MAX_PORTABLE = 64  # weights whose u8 x s8 pair sums fit int16: exact on int8 kernels without VNNI (AVX2)
 EXACT_LIMIT = 1 << 24  # every |sum| stays below this, so float32 holds it exactly
 QUALITY_STEP = 100  # input multipliers are tabulated for qualities on the 0.01 grid
 PROGRAM_VERSION = 1
@@ -75,14 +76,15 @@ def _pow2_exponents(max_abs: torch.Tensor, limit: int) -> torch.Tensor:
     return torch.floor(torch.log2(limit / safe)).long().clamp(-30, 30)
 
 
-def _quantize_rows(w: torch.Tensor, bias: torch.Tensor, fan_abs_max: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _quantize_rows(w: torch.Tensor, bias: torch.Tensor, fan_abs_max: float,
+                   w_max: int = W_MAX) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-output-row power-of-two quantisation of a weight (O, ...) and its bias; shrinks a row's
     exponent until its worst-case |sum| (fan_abs_max * sum|q| + |bias|) is below 2**24."""
     rows = w.reshape(w.shape[0], -1).double()
-    e = _pow2_exponents(rows.abs().amax(dim=1), W_MAX)
+    e = _pow2_exponents(rows.abs().amax(dim=1), w_max)
     while True:
         scale = torch.pow(2.0, e.double())
-        q = torch.round(rows * scale[:, None]).clamp(-W_MAX, W_MAX)
+        q = torch.round(rows * scale[:, None]).clamp(-w_max, w_max)
         b = torch.round(bias.double() * scale)
         worst = q.abs().sum(dim=1) * fan_abs_max + b.abs()
         over = worst >= EXACT_LIMIT
@@ -132,8 +134,8 @@ def merge_traces(traces: list[list[torch.Tensor]]) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def build_program(g_s: nn.Sequential, inverse_gain: Any, levels: int, calibration: list[torch.Tensor],
-                  headroom: float = 1.0) -> dict[str, Any]:
-    """Quantise ``g_s`` into an integer program.
+                  headroom: float = 1.0, w_max: int = W_MAX) -> dict[str, Any]:
+    """Quantise ``g_s`` into an integer program (weights in [-w_max, w_max]).
 
     ``calibration``: per-channel max |value| at each quantisation point (``merge_traces`` of
     ``float_trace`` over real decoded latents times the inverse gain, from training images only).
@@ -146,19 +148,19 @@ def build_program(g_s: nn.Sequential, inverse_gain: Any, levels: int, calibratio
     grid = [1.0 + i / QUALITY_STEP for i in range((levels - 1) * QUALITY_STEP + 1)]
     input_mult = torch.stack([inverse_gain(q) * r_in / 256.0 for q in grid]).float()
     program: dict[str, Any] = {"version": PROGRAM_VERSION, "layers": len(convs), "levels": levels,
-                               "input_mult": input_mult}
+                               "input_mult": input_mult, "w_max": w_max}
     r = r_in
     for i, conv in enumerate(convs):
         w = subpixel_weight(conv.weight.detach().double()) / r.view(1, -1, 1, 1)
         bias = conv.bias.detach().double().repeat(4)  # phase-major: bias of channel c at p*C + c
-        q, e, b = _quantize_rows(w, bias, float(ACT_ZERO))
+        q, e, b = _quantize_rows(w, bias, float(ACT_ZERO), w_max)
         program[f"conv{i}.weight"], program[f"conv{i}.exp"], program[f"conv{i}.bias"] = q, e, b
         if i == len(gdns):
             break
         sq_max, out_max = cal[2 + 3 * i], cal[3 + 3 * i]  # cal[1 + 3i], |conv output|, is not quantised
         beta, gamma = _inverse_gdn_params(gdns[i])
         sq_mult = SQ_MAX / sq_max  # v**2 -> uint8
-        gq, ge, gb = _quantize_rows(gamma / sq_mult.view(1, -1), beta, float(SQ_MAX))
+        gq, ge, gb = _quantize_rows(gamma / sq_mult.view(1, -1), beta, float(SQ_MAX), w_max)
         r = ACT_MAX / out_max
         program[f"gdn{i}.sq_mult"] = sq_mult.float()
         program[f"gdn{i}.weight"], program[f"gdn{i}.exp"], program[f"gdn{i}.bias"] = gq, ge, gb
@@ -259,13 +261,13 @@ def _round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def _fake_rows(w: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _fake_rows(w: torch.Tensor, bias: torch.Tensor, w_max: int = W_MAX) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights and bias on their power-of-two integer grid (straight-through), as ``_quantize_rows``
     rounds them (without the rare bound shrink, which only drops a bit where a row would overflow)."""
     rows = w.reshape(w.shape[0], -1)
-    e = _pow2_exponents(rows.detach().abs().amax(dim=1).double(), W_MAX).to(w.dtype)
+    e = _pow2_exponents(rows.detach().abs().amax(dim=1).double(), w_max).to(w.dtype)
     scale = torch.pow(2.0, e)
-    q = _round_ste(rows * scale[:, None]).clamp(-W_MAX, W_MAX) / scale[:, None]
+    q = _round_ste(rows * scale[:, None]).clamp(-w_max, w_max) / scale[:, None]
     return q.reshape(w.shape), _round_ste(bias * scale) / scale
 
 
@@ -274,9 +276,10 @@ class FakeQuantSynthesis(nn.Module):
     straight-through gradients, in float. Activation multipliers are fixed by the calibration; weight
     exponents follow the weights. ``build_program(self.g_s, ..., self.calibration)`` exports it."""
 
-    def __init__(self, g_s: nn.Sequential, calibration: list[torch.Tensor]) -> None:
+    def __init__(self, g_s: nn.Sequential, calibration: list[torch.Tensor], w_max: int = W_MAX) -> None:
         super().__init__()
         self.g_s = g_s
+        self.w_max = w_max
         _parse_synthesis(g_s)
         for i, c in enumerate(calibration):
             self.register_buffer(f"cal{i}", c.float().clamp_min(1e-6).clone())
@@ -291,7 +294,7 @@ class FakeQuantSynthesis(nn.Module):
         r = ACT_MAX / cal[0]
         a = _round_ste(x * r.view(1, -1, 1, 1)).clamp(-ACT_ZERO, ACT_MAX)
         for i, conv in enumerate(convs):
-            w, b = _fake_rows(subpixel_weight_t(conv.weight) / r.view(1, -1, 1, 1), conv.bias.repeat(4))
+            w, b = _fake_rows(subpixel_weight_t(conv.weight) / r.view(1, -1, 1, 1), conv.bias.repeat(4), self.w_max)
             v = phase_shuffle(F.conv2d(a, w, b, padding=1))
             if i == len(gdns):
                 return v
@@ -299,7 +302,7 @@ class FakeQuantSynthesis(nn.Module):
             gamma = torch.clamp(gdns[i].gamma, min=gdns[i]._gamma_bound) ** 2 - gdns[i]._pedestal
             sq_mult = SQ_MAX / cal[2 + 3 * i]
             sq = _round_ste(v * v * sq_mult.view(1, -1, 1, 1)).clamp(0, SQ_MAX)
-            gw, gb = _fake_rows(gamma / sq_mult.view(1, -1), beta)
+            gw, gb = _fake_rows(gamma / sq_mult.view(1, -1), beta, self.w_max)
             n = F.conv2d(sq, gw.view(gw.shape[0], -1, 1, 1), gb)
             r = ACT_MAX / cal[3 + 3 * i]
             a = _round_ste(v * torch.sqrt(n.clamp_min(1e-12)) * r.view(1, -1, 1, 1)).clamp(-ACT_ZERO, ACT_MAX)
@@ -358,24 +361,99 @@ def analysis_trace(g_a: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def build_analysis_program(g_a: nn.Sequential, calibration: list[torch.Tensor]) -> dict[str, Any]:
-    """Quantise g_a for the int8 encoder (per-output power-of-two weight scales, calibrated activations)."""
+def build_analysis_program(g_a: nn.Sequential, calibration: list[torch.Tensor],
+                           w_max: int = W_MAX) -> dict[str, Any]:
+    """Quantise g_a for the int8 encoder (per-output power-of-two weight scales in [-w_max, w_max],
+    calibrated activations)."""
     convs, gdns = _parse_analysis(g_a)
     cal = [c.double().clamp_min(1e-6) for c in calibration]
-    program: dict[str, Any] = {"version": PROGRAM_VERSION, "layers": len(convs)}
+    program: dict[str, Any] = {"version": PROGRAM_VERSION, "layers": len(convs), "w_max": w_max}
     r = torch.full((convs[0].in_channels,), 255.0, dtype=torch.float64)  # the pixels are the integers
     for i, conv in enumerate(convs):
         w = conv.weight.detach().double() / r.view(1, -1, 1, 1)
-        q, e, b = _quantize_rows(w, conv.bias.detach().double(), 255.0)
+        q, e, b = _quantize_rows(w, conv.bias.detach().double(), 255.0, w_max)
         program[f"conv{i}.weight"], program[f"conv{i}.exp"], program[f"conv{i}.bias"] = q, e, b
         if i == len(gdns):
             break
         beta = torch.clamp(gdns[i].beta, min=gdns[i]._beta_bound) ** 2 - gdns[i]._pedestal
         gamma = torch.clamp(gdns[i].gamma, min=gdns[i]._gamma_bound) ** 2 - gdns[i]._pedestal
         sq_mult = SQ_MAX / cal[2 * i]
-        gq, ge, gb = _quantize_rows(gamma.double() / sq_mult.view(1, -1), beta.double(), float(SQ_MAX))
+        gq, ge, gb = _quantize_rows(gamma.double() / sq_mult.view(1, -1), beta.double(), float(SQ_MAX), w_max)
         r = ACT_MAX / cal[2 * i + 1]
         program[f"gdn{i}.sq_mult"] = sq_mult.float()
         program[f"gdn{i}.weight"], program[f"gdn{i}.exp"], program[f"gdn{i}.bias"] = gq, ge, gb
         program[f"gdn{i}.out_mult"] = r.float()
     return program
+
+
+@torch.no_grad()
+def run_analysis_reference(program: dict[str, Any], pixels: torch.Tensor) -> torch.Tensor:
+    """The int8 analysis's definition: uint8 pixels (B, 3, H, W) -> float32 latent before the gain.
+    Sums are float64 convolutions of integer-valued tensors (below 2**24 by construction), element-wise
+    steps float32 IEEE operations in the fast executor's order, so an executor that does not saturate
+    computes exactly this."""
+    a = pixels.double()
+    layers = int(program["layers"])
+    for i in range(layers):
+        acc = F.conv2d(a, program[f"conv{i}.weight"].double(), stride=2, padding=2) \
+            + program[f"conv{i}.bias"].double().view(1, -1, 1, 1)
+        v = _dequant(acc, program[f"conv{i}.exp"]).float()
+        if i == layers - 1:
+            return v
+        c = v.shape[1]
+        sq = torch.round((v * v) * program[f"gdn{i}.sq_mult"].view(1, -1, 1, 1)).clamp(0, SQ_MAX)
+        nacc = F.conv2d(sq.double(), program[f"gdn{i}.weight"].double().view(c, c, 1, 1)) \
+            + program[f"gdn{i}.bias"].double().view(1, -1, 1, 1)
+        n = _dequant(nacc, program[f"gdn{i}.exp"]).float()
+        out = (v / sqrt_ieee(n)) * program[f"gdn{i}.out_mult"].view(1, -1, 1, 1)
+        a = torch.round(out).clamp(-ACT_ZERO, ACT_MAX).double()
+    raise AssertionError("unreachable")
+
+
+def analysis_calibration(program: dict[str, Any]) -> list[torch.Tensor]:
+    """The calibration maxima an analysis program was built from (inverse of its multipliers)."""
+    cal = []
+    for i in range(int(program["layers"]) - 1):
+        cal.append(SQ_MAX / program[f"gdn{i}.sq_mult"].double())
+        cal.append(ACT_MAX / program[f"gdn{i}.out_mult"].double())
+    return cal
+
+
+class FakeQuantAnalysis(nn.Module):
+    """Quantisation-aware training copy of g_a: the int8 analysis's rounding points (integer pixels,
+    int8 weights on per-row power-of-two grids, re-quantised squares, int8 activations) with
+    straight-through gradients, in float. ``build_analysis_program(self.g_a, self.calibration)``
+    exports it; its output is the float latent before the gain, as ``FastIntegerAnalysis`` returns."""
+
+    def __init__(self, g_a: nn.Sequential, calibration: list[torch.Tensor], w_max: int = W_MAX_PORTABLE) -> None:
+        super().__init__()
+        self.g_a = g_a
+        self.w_max = w_max
+        _parse_analysis(g_a)
+        for i, c in enumerate(calibration):
+            self.register_buffer(f"cal{i}", c.float().clamp_min(1e-6).clone())
+
+    @property
+    def calibration(self) -> list[torch.Tensor]:
+        return [getattr(self, f"cal{i}") for i in range(2 * (len(self.g_a) // 2))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] (on the 1/255 grid) -> latent (B, M, H/16, W/16)."""
+        convs, gdns = _parse_analysis(self.g_a)
+        cal = self.calibration
+        a = torch.round(x * 255.0)
+        r = torch.full((convs[0].in_channels,), 255.0, dtype=x.dtype, device=x.device)
+        for i, conv in enumerate(convs):
+            w, b = _fake_rows(conv.weight / r.view(1, -1, 1, 1), conv.bias, self.w_max)
+            v = F.conv2d(a, w, b, stride=2, padding=2)
+            if i == len(gdns):
+                return v
+            beta = torch.clamp(gdns[i].beta, min=gdns[i]._beta_bound) ** 2 - gdns[i]._pedestal
+            gamma = torch.clamp(gdns[i].gamma, min=gdns[i]._gamma_bound) ** 2 - gdns[i]._pedestal
+            sq_mult = SQ_MAX / cal[2 * i]
+            sq = _round_ste(v * v * sq_mult.view(1, -1, 1, 1)).clamp(0, SQ_MAX)
+            gw, gb = _fake_rows(gamma / sq_mult.view(1, -1), beta, self.w_max)
+            n = F.conv2d(sq, gw.view(gw.shape[0], -1, 1, 1), gb)
+            r = ACT_MAX / cal[2 * i + 1]
+            a = _round_ste(v / torch.sqrt(n.clamp_min(1e-12)) * r.view(1, -1, 1, 1)).clamp(-ACT_ZERO, ACT_MAX)
+        raise AssertionError("unreachable")

@@ -15,12 +15,15 @@ import torch.nn.functional as F
 from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.imageio import read_image
-from ncodec.codecs.intsynth import (FastIntegerSynthesis, ReferenceIntegerSynthesis, build_executor, integer_latent,
-                                    load_program, onednn_available)
+from ncodec.codecs.intsynth import (FastIntegerAnalysis, FastIntegerSynthesis, FloatExactIntegerSynthesis,
+                                    ReferenceIntegerSynthesis, build_executor, integer_latent, load_program,
+                                    onednn_available)
 from ncodec.codecs.lite import LiteImageDecoder
 from ncodec.errors import MissingWeightsError, ModelMismatchError, UsageError
-from ncodec.models.intsynth import (EXACT_LIMIT, FakeQuantSynthesis, build_program, check_bounds, float_trace,
-                                    merge_traces, phase_shuffle, run_reference, subpixel_weight)
+from ncodec.models.intsynth import (EXACT_LIMIT, W_MAX_PORTABLE, FakeQuantAnalysis, FakeQuantSynthesis,
+                                    analysis_trace, build_analysis_program, build_program, check_bounds,
+                                    float_trace, merge_traces, phase_shuffle, run_analysis_reference, run_reference,
+                                    subpixel_weight)
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "v1"
 KINDS = ("mean-scale-hyperprior", "checkerboard-channel", "checkerboard-channel-gmm")
@@ -55,13 +58,14 @@ def test_golden_fixtures_cover_three_scalar_families():
 
 @pytest.mark.parametrize("path", STREAMS, ids=[p.name for p in STREAMS])
 def test_golden_streams_decode_to_the_committed_integer_pixels(path: Path):
-    """Byte-identical pixels with the reference and the fast executor, 1 and 2 threads."""
+    """Byte-identical pixels with the reference, the float32-exact executor and (where its self-test
+    passes: int8 kernels that saturate fail it) the oneDNN int8 executor, 1 and 2 threads."""
     codec = _golden_codec(_kind(path))
     header, sections = container.unpack(path.read_bytes())
     expected = read_image(path.with_suffix(".int.png"))
     program = codec.integer_synthesis().program
-    executors = [ReferenceIntegerSynthesis(program)]
-    if onednn_available():
+    executors = [ReferenceIntegerSynthesis(program), FloatExactIntegerSynthesis(program)]
+    if onednn_available() and FastIntegerSynthesis(program).self_test():
         executors.append(FastIntegerSynthesis(program))
     threads = torch.get_num_threads()
     try:
@@ -107,10 +111,9 @@ def test_program_is_bound_to_its_base_weights():
         load_program(GOLDEN / "factorized-small.ncw")
 
 
-@needs_onednn
 def test_self_test_rejects_a_kernel_that_differs(monkeypatch):
     program = load_program(GOLDEN / "mean-scale-hyperprior-small.intsyn.ncw")
-    fast = FastIntegerSynthesis(program)
+    fast = FloatExactIntegerSynthesis(program)
     assert fast.self_test()
     real = fast.kernels
 
@@ -126,7 +129,53 @@ def test_self_test_rejects_a_kernel_that_differs(monkeypatch):
     fast.kernels = OffByOne()
     assert not fast.self_test()
     monkeypatch.setattr("ncodec.codecs.intsynth.FastIntegerSynthesis.self_test", lambda self: False)
+    assert isinstance(build_executor(program), FloatExactIntegerSynthesis)
+    monkeypatch.setattr("ncodec.codecs.intsynth.FloatExactIntegerSynthesis.self_test", lambda self: False)
     assert isinstance(build_executor(program), ReferenceIntegerSynthesis)
+
+
+def test_portable_weights_keep_int8_pair_sums_in_int16():
+    """A program built with ``w_max=W_MAX_PORTABLE`` never exceeds it, so any two u8 x s8 products sum
+    within int16 (what AVX2 int8 kernels without VNNI need), and it is still exact."""
+    kind = "mean-scale-hyperprior"
+    codec = LearnedImageCodec.from_file(GOLDEN / f"{kind}-small.ncw")
+    path = [p for p in STREAMS if _kind(p) == kind][0]
+    header, sections = container.unpack(path.read_bytes())
+    latents, _, q = codec.decompress_latents(header, sections)
+    x = codec.model.synthesis_input(codec.latent.y_hat(latents[0], "cpu", torch.float32), q)
+    program = build_program(codec.model.g_s, lambda v: codec.model.gains(v)[1].view(-1).double(), codec.levels,
+                            merge_traces([float_trace(codec.model.g_s, x)]), w_max=W_MAX_PORTABLE)
+    assert program["w_max"] == W_MAX_PORTABLE
+    for key in program:
+        if key.endswith(".weight"):
+            assert int(program[key].abs().max()) <= W_MAX_PORTABLE and 2 * 255 * W_MAX_PORTABLE <= 32767
+    lat = integer_latent(latents[0])
+    want = ReferenceIntegerSynthesis(program)(lat, q)
+    assert np.array_equal(FloatExactIntegerSynthesis(program)(lat, q), want)
+    if onednn_available():
+        fast = FastIntegerSynthesis(program)
+        assert fast.self_test() and np.array_equal(fast(lat, q), want)
+
+
+def test_int8_analysis_matches_its_reference_and_training_graph(asset_images):
+    """The encoder's int8 g_a: its QAT graph is the program's arithmetic (within float rounding of the
+    dequantised sums), and on oneDNN the portable program runs exactly as its reference; a program
+    whose int8 kernels saturate fails the self-test (the encoder then uses the float g_a)."""
+    codec = LearnedImageCodec.from_file(GOLDEN / "mean-scale-hyperprior-small.ncw")
+    img = asset_images["kodim21_64x64.png"]
+    pixels = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
+    x = pixels.float() / 255.0
+    calibration = merge_traces([analysis_trace(codec.model.g_a, x)])
+    program = build_analysis_program(codec.model.g_a, calibration, W_MAX_PORTABLE)
+    want = run_analysis_reference(program, pixels)
+    with torch.no_grad():
+        sim = FakeQuantAnalysis(codec.model.g_a, calibration)(x)
+        fl = codec.model.g_a(x)
+    assert float((sim - want).abs().max()) < 1e-3 * float(want.abs().max()) + 1e-4
+    assert float((fl - want).abs().mean()) < 0.1 * float(fl.abs().mean())
+    if onednn_available():
+        fast = FastIntegerAnalysis(program)
+        assert fast.self_test() and torch.equal(fast(pixels), want)
 
 
 def test_fake_quant_training_graph_matches_the_program():

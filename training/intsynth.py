@@ -34,6 +34,9 @@ def add_intsynth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--w-max", type=int, default=127,
+                   help="largest |int8 weight|: 64 keeps u8 x s8 pair sums in int16, so oneDNN's int8 kernels "
+                        "are exact on CPUs without VNNI (AVX2) too")
     p.add_argument("--resume", action="store_true")
 
 
@@ -97,7 +100,7 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     from ncodec.codecs.intsynth import save_program
     from ncodec.datasets.catalog import training_split
     from ncodec.datasets.images import PatchSampler
-    from ncodec.models.intsynth import FakeQuantSynthesis, build_analysis_program, build_program
+    from ncodec.models.intsynth import W_MAX_PORTABLE, FakeQuantSynthesis, build_analysis_program, build_program
     from ncodec.training.realism import decoded_batch, frozen_codec
 
     codec = frozen_codec(args.base, args.threads)
@@ -114,11 +117,11 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck["base_sha256"] != codec.sha256:
             raise UnsupportedInputError("checkpoint was written for another base codec")
-        sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), ck["calibration"])
+        sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), ck["calibration"], ck.get("w_max", 127))
         sim.load_state_dict(ck["sim"])
     else:
         calibration = calibrate(codec, train_files[: args.calibration_images])
-        sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), calibration)
+        sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), calibration, args.w_max)
     for p in sim.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(sim.parameters(), lr=args.lr)
@@ -156,17 +159,160 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
                 fh.flush()
                 window = []
             if step % 200 == 0 or step == args.steps:
-                torch.save({"base_sha256": codec.sha256, "calibration": sim.calibration, "sim": sim.state_dict(),
+                torch.save({"base_sha256": codec.sha256, "calibration": sim.calibration, "w_max": sim.w_max,
+                            "sim": sim.state_dict(),
                             "opt": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                             "sampler_rng": sampler.state(), "py_rng": rng.getstate(), "step": step,
                             "wall_s": wall}, ckpt_path)
     inverse_gain = lambda q: codec.model.gains(q)[1].view(-1).double()  # noqa: E731
-    program = build_program(sim.g_s, inverse_gain, codec.levels, sim.calibration)
+    program = build_program(sim.g_s, inverse_gain, codec.levels, sim.calibration, w_max=sim.w_max)
     val = validate(codec, program, val_files)
     meta = {"steps": step, "train_s": round(wall, 1), "batch": args.batch, "patch_size": args.patch_size,
-            "lr": args.lr, "seed": args.seed, "validation": val,
+            "lr": args.lr, "seed": args.seed, "w_max": sim.w_max, "validation": val,
             "data": "photos-train " + ", ".join(f.name for f in train_files[:1] + train_files[-1:])}
-    analysis = build_analysis_program(codec.model.g_a, calibrate_analysis(codec, train_files[: args.calibration_images]))
+    analysis = build_analysis_program(codec.model.g_a, calibrate_analysis(codec, train_files[: args.calibration_images]),
+                                      W_MAX_PORTABLE)
+    path = out / "intsynth.ncw"
+    save_program(program, codec.name, codec.sha256, path, meta, analysis=analysis)
+    return path
+
+
+# ----------------------------------------------------------------------------- the encoder's int8 analysis
+def add_intanalysis_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", default="models/weights/msh-vr-n64m96.ncw", help="frozen base codec weight file")
+    p.add_argument("--intsynth", default="models/weights/msh-vr-n64m96.intsyn.ncw",
+                   help="integer-synthesis file whose synthesis program is kept (and whose analysis seeds the run)")
+    p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, intsynth.ncw)")
+    p.add_argument("--data", default=None, help="training images (default: photos-train)")
+    p.add_argument("--val-count", type=int, default=3, help="last N images held out for validation")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+
+
+def validate_analysis(codec: Any, analysis: dict[str, Any], files: list[Path],
+                      qualities: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)) -> dict[str, float]:
+    """BD-rate of the int8 encoder against the float encoder on held-out images: real bitstreams,
+    both decoded by the float synthesis (so the difference is all the encoder's)."""
+    from ncodec.codecs.imageio import read_image
+    from ncodec.codecs.intsynth import FastIntegerAnalysis
+    from ncodec.evaluation.bdrate import Curve, bd_rate
+    from ncodec.evaluation.metrics import psnr_rgb
+
+    saved = getattr(codec, "_int_analysis", None), getattr(codec, "_int_synthesis", None)
+    codec._int_analysis, codec._int_synthesis = FastIntegerAnalysis(analysis), saved[1]
+    curves: dict[str, list[tuple[float, float]]] = {"default": [], "fast": []}
+    try:
+        with torch.no_grad():
+            for q in qualities:
+                for effort in curves:
+                    bits = pixels = 0
+                    psnrs = []
+                    for f in files:
+                        img = read_image(f)
+                        enc = codec.compress(img, quality=q, effort=effort)
+                        rec = codec.decompress(enc.header, enc.sections, synthesis="float")
+                        bits += 8 * sum(len(s) for s in enc.sections)
+                        pixels += img.shape[0] * img.shape[1]
+                        psnrs.append(psnr_rgb(img, rec))
+                    curves[effort].append((bits / pixels, float(np.mean(psnrs))))
+    finally:
+        codec._int_analysis, codec._int_synthesis = saved
+    anchor = Curve(*map(list, zip(*curves["default"])))
+    test = Curve(*map(list, zip(*curves["fast"])))
+    return {"bd_rate_pct": float(bd_rate(anchor, test)),
+            "default": curves["default"], "fast": curves["fast"]}
+
+
+def run_intanalysis_training(args: argparse.Namespace) -> Path:
+    """Quantisation-aware fine-tuning of the encoder's int8 g_a (``FakeQuantAnalysis``) on the codec's
+    own RD objective, everything else frozen (the float decoder reads its latents); returns
+    OUT/intsynth.ncw: the ``--intsynth`` file's synthesis program with the tuned analysis program."""
+    from ncodec.codecs.intsynth import load_program, save_program
+    from ncodec.datasets.catalog import training_split
+    from ncodec.datasets.images import PatchSampler
+    from ncodec.models.intsynth import FakeQuantAnalysis, analysis_calibration, build_analysis_program
+    from ncodec.training.realism import frozen_codec
+
+    codec = frozen_codec(args.base, args.threads)
+    model = codec.model
+    program = load_program(args.intsynth, codec.sha256)
+    seed_analysis = load_program(args.intsynth, codec.sha256, part="analysis")
+    if seed_analysis is None:
+        raise UnsupportedInputError(f"{args.intsynth} has no analysis program to start from")
+    train_files, val_files = training_split(args.data, args.val_count)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    sim = FakeQuantAnalysis(copy.deepcopy(model.g_a), analysis_calibration(seed_analysis))
+    step, wall = 0, 0.0
+    if args.resume:
+        if not ckpt_path.exists():
+            raise UnsupportedInputError(f"--resume: no checkpoint at {ckpt_path}")
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ck["base_sha256"] != codec.sha256:
+            raise UnsupportedInputError("checkpoint was written for another base codec")
+        sim.load_state_dict(ck["sim"])
+    for p in sim.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(sim.parameters(), lr=args.lr)
+    sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
+    if args.resume:
+        opt.load_state_dict(ck["opt"])
+        torch.set_rng_state(ck["torch_rng"])
+        sampler.set_state(ck["sampler_rng"])
+        rng.setstate(ck["py_rng"])
+        step, wall = int(ck["step"]), float(ck["wall_s"])
+    log_path = out / "log.csv"
+    new_log = not (args.resume and log_path.exists())
+    with log_path.open("w" if new_log else "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["step", "loss", "bpp", "psnr", "wall_s"])
+        window: list[tuple[float, float, float]] = []
+        while step < args.steps:
+            t0 = time.perf_counter()
+            x = sampler.sample(args.batch)
+            qualities = [round(rng.uniform(1.0, float(codec.levels)) * 100) / 100 for _ in range(args.batch)]
+            gains = torch.cat([model.gains(q)[0] for q in qualities])
+            inv_gains = torch.cat([model.gains(q)[1] for q in qualities])
+            lambdas = torch.tensor([model.lambda_at(q) for q in qualities])
+            for group in opt.param_groups:  # cosine decay to 10 %
+                group["lr"] = args.lr * (0.55 + 0.45 * np.cos(np.pi * step / max(args.steps, 1)))
+            y_hat, likelihoods = model.latent_forward(sim(x) * gains, mode="ste")
+            x_hat = model.g_s(y_hat * inv_gains)
+            bits = sum(torch.log(lik.float()).flatten(1).sum(1) for lik in likelihoods.values()) / -np.log(2)
+            bpp = bits / (x.shape[2] * x.shape[3])
+            mse = ((x_hat - x) ** 2).flatten(1).mean(1)
+            loss = (lambdas * 255.0 ** 2 * mse + bpp).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            wall += time.perf_counter() - t0
+            window.append((float(loss.detach()), float(bpp.detach().mean()), float(mse.detach().mean())))
+            if step % 50 == 0 or step == args.steps:
+                lo, bp, ms = (float(np.mean(v)) for v in zip(*window))
+                writer.writerow([step, f"{lo:.5f}", f"{bp:.5f}", f"{10 * np.log10(1.0 / ms):.4f}", f"{wall:.1f}"])
+                fh.flush()
+                window = []
+            if step % 200 == 0 or step == args.steps:
+                torch.save({"base_sha256": codec.sha256, "sim": sim.state_dict(), "opt": opt.state_dict(),
+                            "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(),
+                            "py_rng": rng.getstate(), "step": step, "wall_s": wall}, ckpt_path)
+    analysis = build_analysis_program(sim.g_a, sim.calibration, sim.w_max)
+    state = torch.load(args.intsynth, map_location="cpu", weights_only=True)
+    meta = dict(state.get("meta", {}))
+    meta["analysis"] = {"steps": step, "w_max": sim.w_max, "train_s": round(wall, 1), "batch": args.batch, "patch_size": args.patch_size,
+                        "lr": args.lr, "seed": args.seed, "seeded_from": Path(args.intsynth).name,
+                        "validation": validate_analysis(codec, analysis, val_files),
+                        "validation_seed": validate_analysis(codec, seed_analysis, val_files)}
     path = out / "intsynth.ncw"
     save_program(program, codec.name, codec.sha256, path, meta, analysis=analysis)
     return path
