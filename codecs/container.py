@@ -17,7 +17,7 @@ from ncodec.errors import BitstreamError, ModelMismatchError
 MAGIC = b"\x89NCD"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-MODALITIES = {1: "image", 2: "video", 3: "pointcloud", 4: "mesh"}
+MODALITIES = {1: "image", 2: "video", 3: "pointcloud", 4: "mesh", 5: "task"}
 MODALITY_IDS = {v: k for k, v in MODALITIES.items()}
 
 MAX_NAME = 64

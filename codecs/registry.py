@@ -23,10 +23,10 @@ class CodecSpec:
     """What the registry knows about a codec without importing it."""
 
     name: str
-    modality: str  # image, video, pointcloud or mesh
+    modality: str  # image, video, pointcloud, mesh, or task (decodes to labels)
     description: str
     quality: str  # what --quality means for this codec
-    family: str  # learned-image, classical, pointcloud, learned-pointcloud, mesh, video
+    family: str  # learned-image, classical, pointcloud, learned-pointcloud, mesh, video, task
     needs_weights: bool = False
 
 
@@ -52,6 +52,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
               "multi-codebook vector quantisation over 3 cascaded scales with a unified Gaussian-mixture prior "
               "(McQuic), integer code-frequency tables, no context model; rate points by dropping the finest "
               "stages and groups", "integer 1-5 (coded stages and groups), higher is better", "learned-image", True),
+    CodecSpec("task-fmnist", "task",
+              "supervised compression for Fashion-MNIST classification (Entropic Student): encoder, entropy "
+              "bottleneck and student head trained jointly; decodes 28x28 greyscale tiles to class labels",
+              "integer 1-5 (rate level), higher is better", "task", True),
     CodecSpec("jpeg", "image", "JPEG baseline (Pillow / libjpeg-turbo, 4:2:0), integer quality 1-95",
               "integer 1-95, higher is better", "classical"),
     CodecSpec("webp", "image", "WebP lossy (Pillow / libwebp, method 6), integer quality 0-100",
@@ -134,6 +138,12 @@ def load_codec(name: str, weights: str | Path | None = None, sha_prefix: str | N
     from ncodec.models.zoo import find_weights
 
     path = (Path(weights) if weights is not None else find_weights(name, sha_prefix)).resolve()
+    if spec.family == "task":
+        if path not in _cache:
+            from ncodec.codecs.task import TaskClassifierCodec
+
+            _cache[path] = TaskClassifierCodec(path)
+        return _cache[path]
     if spec.family == "learned-pointcloud":
         if path not in _cache:
             from ncodec.codecs.pointcloud import OctreeLearnedCodec

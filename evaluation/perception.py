@@ -20,7 +20,8 @@ import torch
 
 from ncodec.codecs.imageio import atomic_write_bytes
 from ncodec.codecs.registry import load_codec
-from ncodec.evaluation.runner import code_image, default_qualities
+from ncodec.evaluation.runner import code_for_task, code_image, default_qualities
+from ncodec.errors import UsageError
 from ncodec.evaluation.tasks.base import Task
 
 SCHEMA = "ncodec-perception/1"
@@ -41,6 +42,8 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
     every (quality, item) coded, decoded and run through the model, each with its count of the total.
     ``realism`` R > 0 decodes the same streams with the realism generator (learned image codecs)."""
     codec = load_codec(codec_name, weights)
+    if getattr(codec, "modality", None) == "task" and (task.name != "classify" or not data.startswith("fashion-mnist")):
+        raise UsageError(f"{codec_name} decodes Fashion-MNIST classes: use it with the classify task on fashion-mnist")
     decode_options: dict[str, Any] = {}
     label = codec_name
     if realism:
@@ -70,8 +73,12 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
     for q in qualities:
         scores, records = [], []
         for item, target in zip(items, targets):
-            record, decoded = code_image(codec, item.image, q, backend, decode_options)
-            prediction = task.predict(decoded)
+            if getattr(codec, "modality", None) == "task":  # the stream decodes to the task's output
+                record, labels = code_for_task(codec, item.image, q, backend)
+                prediction = [int(v) for v in labels.reshape(-1)]
+            else:
+                record, decoded = code_image(codec, item.image, q, backend, decode_options)
+                prediction = task.predict(decoded)
             score = task.score(prediction, target)
             scores.append(score)
             records.append(record)

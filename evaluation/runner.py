@@ -94,6 +94,21 @@ def code_image(codec: Any, img: np.ndarray, quality: float, backend: str,
             **(rate_breakdown(codec, img, quality, enc, data, ledger) if ledger is not None else {})}, rec
 
 
+def code_for_task(codec: Any, img: np.ndarray, quality: float, backend: str) -> tuple[dict[str, Any], np.ndarray]:
+    """``code_image`` for a task codec, whose stream decodes to labels (one per tile), not pixels: the
+    record has the rate and times and no pixel metrics."""
+    t0 = time.perf_counter()
+    enc = codec.compress(img, quality=quality, backend=backend)
+    data = container.pack(enc.header, enc.sections)
+    t1 = time.perf_counter()
+    header, sections = container.unpack(data)
+    labels = codec.decompress(header, sections)
+    t2 = time.perf_counter()
+    return {"quality": quality, "bytes": len(data), "payload_bytes": sum(len(s) for s in enc.sections),
+            "bpp": 8 * len(data) / (img.shape[0] * img.shape[1]), "exact": False, "psnr-rgb": None,
+            "psnr-y": None, "encoding_time": t1 - t0, "decoding_time": t2 - t1}, labels
+
+
 def rate_breakdown(codec: Any, img: np.ndarray, quality: float, enc: Any, data: bytes,
                    ledger: RateLedger) -> dict[str, Any]:
     """Estimated vs real rate of one learned encode: the model's -log2 p (``estimate_bits``), the ideal

@@ -173,7 +173,7 @@ def _check_decode_output(modality: str, dst: PathLike) -> None:
 
     suffix = Path(dst).suffix.lower()
     allowed = {"image": sorted(IMAGE_WRITE_FORMATS), "video": ["(none: a frame folder)", ".mp4", ".mkv", ".y4m"],
-               "pointcloud": [".ply"], "mesh": [".ply", ".obj", ".off", ".stl"]}.get(modality)
+               "pointcloud": [".ply"], "mesh": [".ply", ".obj", ".off", ".stl"], "task": [".json"]}.get(modality)
     if allowed is None:
         return
     ok = suffix in allowed or (modality == "video" and suffix == "")
@@ -493,6 +493,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
         return _decode_points(stream, dst, device, t0, weights)
     if stream.header.modality == "video":
         return _decode_video(stream, dst, device, t0)
+    if stream.header.modality == "task":
+        return _decode_task(stream, dst, weights, t0)
     if realism and stream.header.modality != "image":
         raise UsageError(f"--realism applies to learned image streams, not a {stream.header.modality}")
     if synthesis != "auto" and stream.header.modality != "image":
@@ -508,6 +510,26 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
 
 
 decode.last_stats = {}  # type: ignore[attr-defined]
+
+
+def _decode_task(stream: Bitstream, dst: PathLike | None, weights: PathLike | None, t0: float) -> np.ndarray:
+    """A task-codec stream -> int64 class labels (rows, cols), one per 28x28 tile; ``dst`` gets JSON."""
+    import json
+
+    from ncodec.codecs.imageio import atomic_write_bytes
+    from ncodec.codecs.registry import load_codec
+
+    codec = load_codec(stream.header.codec, weights, sha_prefix=None if weights else stream.header.weights_sha256)
+    labels = codec.decompress(stream.header, stream.sections)
+    if dst is not None:
+        names = getattr(codec, "class_names", None)
+        doc = {"codec": stream.header.codec, "tiles": list(labels.shape), "labels": labels.tolist()}
+        if names:
+            doc["names"] = [[names[v] for v in row] for row in labels.tolist()]
+        atomic_write_bytes(dst, (json.dumps(doc) + "\n").encode())
+    decode.last_stats = {"bytes": stream.size, "bits_per_tile": 8 * stream.size / labels.size,
+                         "decode_s": time.perf_counter() - t0, "codec": stream.header.codec}
+    return labels
 
 
 def _check_modality(header: Any) -> None:

@@ -66,6 +66,8 @@ def _summary(kind: str, stats: dict, extra: str = "") -> None:
     secs = stats.get("encode_s", stats.get("decode_s", 0.0))
     if "points" in stats:  # point clouds: bits per input point instead of bits per pixel
         rate = f"{8 * stats['bytes'] / stats['points']:.4f} bits/point, {stats['points']} points"
+    elif "bits_per_tile" in stats:  # task streams decode to one label per tile
+        rate = f"{stats['bits_per_tile']:.1f} bits/tile"
     else:
         rate = f"{stats['bpp']:.4f} bpp"
     print(f"{kind}: {stats['bytes']} bytes, {rate}, {secs:.3f} s{extra}")
@@ -122,6 +124,8 @@ def cmd_decode(a: argparse.Namespace) -> int:
     s = api.decode.last_stats
     if "frames" in s:
         size = f"{s['frames']} frames of {img.shape[2]}x{img.shape[1]}, {s['fps']:.1f} frames/s"
+    elif "bits_per_tile" in s:
+        size = f"{img.size} class labels"
     else:
         size = f"{len(img)} points" if "points" in s else f"{img.shape[1]}x{img.shape[0]}"
     _summary("decoded", s, f" ({size}) -> {a.output}")

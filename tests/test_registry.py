@@ -5,6 +5,7 @@ from __future__ import annotations
 from ncodec.codecs.classical import CLASSICAL
 from ncodec.codecs.pointcloud import POINTCLOUD_CODECS
 from ncodec.codecs.registry import REGISTRY
+from ncodec.codecs.task import TaskClassifierCodec
 from ncodec.codecs.video_inr import INRVideoCodec
 
 
@@ -12,6 +13,7 @@ def test_registry_descriptions_and_modalities_match_the_implementations():
     implementations = {name: make() for name, make in CLASSICAL.items()}
     implementations.update({name: cls for name, cls in POINTCLOUD_CODECS.items()})
     implementations[INRVideoCodec.name] = INRVideoCodec
+    implementations[TaskClassifierCodec.name] = TaskClassifierCodec
     for name, impl in implementations.items():
         spec = REGISTRY[name]
         assert spec.description == impl.description, name

@@ -1,0 +1,93 @@
+"""Supervised compression for classification (Entropic Student, Matsubara et al. 2022): a small
+encoder, an entropy bottleneck and the student classifier head, trained jointly for rate + task loss.
+
+Only what the classifier needs is coded: the encoder maps a 28x28 greyscale image to a (C, 7, 7)
+latent, the factorized density of ``entropy/factorized.py`` codes its rounded values, and the head
+turns the decoded latent into class logits (no pixels are reconstructed). Variable rate from one model
+by per-level channel gains, as the learned image codecs do: the latent is scaled by the level's gain
+before rounding and by its inverse gain before the head. The module is pure: ``codecs/task.py`` codes
+its symbols into bitstreams.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ncodec.entropy.factorized import FactorizedDensity
+from ncodec.models.layers import GDN
+
+TASK_LAMBDAS = (0.03, 0.016, 0.008, 0.004, 0.002)  # rate weight (nats of task loss per bit), level 1 first
+TILE = 28
+
+
+class SupervisedTaskCodec(nn.Module):
+    """Encoder (2 strided convolutions with GDN) -> latent (C, 7, 7) -> head (3 convolutions, pooling,
+    linear) -> class logits; ``levels`` gain vectors give the rate points."""
+
+    def __init__(self, channels: int = 12, width: int = 32, classes: int = 10,
+                 lambdas: tuple[float, ...] = TASK_LAMBDAS) -> None:
+        super().__init__()
+        self.channels, self.width, self.classes = channels, width, classes
+        self.lambdas = tuple(float(v) for v in lambdas)
+        self.encoder = nn.Sequential(nn.Conv2d(1, width, 5, stride=2, padding=2), GDN(width),
+                                     nn.Conv2d(width, channels, 5, stride=2, padding=2))
+        self.head = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(96, 128, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+        self.log_gain = nn.Parameter(torch.zeros(len(lambdas), channels))
+        self.density = FactorizedDensity(channels, init_scale=2.0)  # latents start small: a narrow prior
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    def config(self) -> dict[str, Any]:
+        return {"family": "task-classifier", "channels": self.channels, "width": self.width,
+                "classes": self.classes, "lambdas": list(self.lambdas), "tile": TILE}
+
+    def gains(self, level: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, inverse gain) of 0-based level index(es), each (B or 1, C, 1, 1)."""
+        idx = torch.as_tensor(level).view(-1)
+        g = torch.exp(self.log_gain[idx])[:, :, None, None]
+        return g, 1.0 / g
+
+    def analysis(self, x: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
+        """Tiles (B, 1, 28, 28) in [0, 1] -> gain-scaled latent (B, C, 7, 7), before rounding."""
+        return self.encoder(x - 0.5) * self.gains(level)[0]
+
+    def classify(self, y_hat: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
+        """Decoded (integer) latent -> class logits."""
+        return self.head(y_hat * self.gains(level)[1])
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training forward: logits from the straight-through rounded latent, and its likelihoods under
+        additive uniform noise (training) or rounding (eval)."""
+        y = self.analysis(x, levels)
+        y_hat = y + (torch.round(y) - y).detach()
+        y_read = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y)
+        return {"logits": self.classify(y_hat, levels), "likelihoods": self.density.likelihood(y_read)}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.density.aux_loss()
+
+
+def task_loss(model: SupervisedTaskCodec, out: dict[str, torch.Tensor], labels: torch.Tensor, levels: torch.Tensor,
+              teacher_logits: torch.Tensor | None = None, temperature: float = 4.0,
+              distill_weight: float = 0.5) -> dict[str, torch.Tensor]:
+    """Cross-entropy (plus knowledge distillation from a teacher's logits) + lambda * bits per image."""
+    bits = torch.log(out["likelihoods"]).flatten(1).sum(1) / -math.log(2)
+    ce = F.cross_entropy(out["logits"], labels, reduction="none")
+    task = ce
+    if teacher_logits is not None:
+        t = temperature
+        kd = F.kl_div(F.log_softmax(out["logits"] / t, 1), F.softmax(teacher_logits / t, 1), reduction="none").sum(1)
+        task = (1 - distill_weight) * ce + distill_weight * kd * t * t
+    lambdas = torch.tensor(model.lambdas)[levels]
+    loss = (task + lambdas * bits).mean()
+    return {"loss": loss, "bits": bits.mean(), "ce": ce.mean()}

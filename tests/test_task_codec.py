@@ -1,0 +1,104 @@
+"""The Fashion-MNIST task codec (issue 21): streams that decode to class labels through the real coders,
+the weight file, one-line errors, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ncodec.codecs import container
+from ncodec.codecs.task import TaskClassifierCodec, save_task_codec
+from ncodec.errors import BitstreamError, ModelMismatchError, UnsupportedInputError
+from ncodec.models.taskcodec import SupervisedTaskCodec, task_loss
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = SupervisedTaskCodec(channels=4, width=8)
+    with torch.no_grad():
+        model.log_gain.copy_(torch.linspace(0.0, 5.0, model.levels)[:, None].repeat(1, 4))
+    path = tmp_path_factory.mktemp("task") / "task.ncw"
+    save_task_codec(model.eval(), path, {"note": "untrained test model"})
+    return path
+
+
+@pytest.fixture()
+def tiles(asset_images) -> np.ndarray:
+    """A real photo cut to 3 x 4 tiles of 28 x 28, greyscale."""
+    img = asset_images["kodim19_203x147.jpg"]
+    return np.ascontiguousarray(img[:84, :112].mean(axis=2).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("backend", ["constriction", "compressai", "rans-interleaved"])
+def test_round_trip_gives_the_head_s_labels_on_the_coded_integers(weights, tiles, backend):
+    codec = TaskClassifierCodec(weights)
+    for quality in (1, codec.levels):
+        enc = codec.compress(tiles, quality=quality, backend=backend)
+        header, sections = container.unpack(container.pack(enc.header, enc.sections))
+        y, level, grid = codec.decompress_latents(header, sections)
+        assert grid == (3, 4) and level == quality - 1
+        assert np.array_equal(y, enc.latents[0]["y"])
+        labels = codec.decompress(header, sections)
+        with torch.no_grad():
+            x = torch.from_numpy(tiles.reshape(3, 28, 4, 28).transpose(0, 2, 1, 3).reshape(-1, 1, 28, 28)).float() / 255
+            want = codec.model.classify(torch.round(codec.model.analysis(x, level)), level).argmax(1)
+        assert labels.shape == (3, 4) and np.array_equal(labels.reshape(-1), want.numpy())
+    small = codec.compress(tiles, quality=1, backend=backend).sections[0]
+    large = codec.compress(tiles, quality=codec.levels, backend=backend).sections[0]
+    assert len(small) < len(large)  # the gains order the rate points
+
+
+def test_training_loss_trades_rate_for_the_task():
+    torch.manual_seed(0)
+    model = SupervisedTaskCodec(channels=4, width=8)
+    x = torch.rand(6, 1, 28, 28)
+    levels = torch.tensor([0, 1, 2, 3, 4, 0])
+    out = model(x, levels)
+    res = task_loss(model, out, torch.arange(6) % 10, levels, teacher_logits=torch.randn(6, 10))
+    res["loss"].backward()
+    assert res["bits"] > 0 and model.encoder[0].weight.grad is not None and model.log_gain.grad is not None
+
+
+def test_errors_are_one_line(weights, tiles, tmp_path):
+    codec = TaskClassifierCodec(weights)
+    with pytest.raises(UnsupportedInputError, match="multiple of 28"):
+        codec.compress(tiles[:30], quality=1)
+    with pytest.raises(UnsupportedInputError, match="integer 1-5"):
+        codec.compress(tiles, quality=2.5)
+    enc = codec.compress(tiles, quality=2)
+    with pytest.raises(BitstreamError):
+        codec.decompress(enc.header, [enc.sections[0][:3]])
+    bad = tmp_path / "bad.ncw"
+    torch.save({"kind": "something-else"}, bad)
+    with pytest.raises(ModelMismatchError, match="not an ncodec task-codec"):
+        TaskClassifierCodec(bad)
+
+
+def test_cli_encodes_an_image_and_decodes_labels_to_json(weights, tiles, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "tiles.png"
+    Image.fromarray(tiles).save(src)
+    ncd, out = tmp_path / "t.ncd", tmp_path / "labels.json"
+    cli = [sys.executable, "-m", "ncodec"]
+    subprocess.run(cli + ["encode", str(src), str(ncd), "--codec", "task-fmnist", "--quality", "3",
+                          "--weights", str(weights)], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(cli + ["decode", str(ncd), str(out), "--weights", str(weights)], check=True,
+                   capture_output=True, cwd=REPO)
+    doc = json.loads(out.read_text())
+    codec = TaskClassifierCodec(weights)
+    header, sections = container.unpack(ncd.read_bytes())
+    assert doc["tiles"] == [3, 4] and doc["labels"] == codec.decompress(header, sections).tolist()
+    assert len(doc["names"][0]) == 4
+    wrong = subprocess.run(cli + ["decode", str(ncd), str(tmp_path / "x.png"), "--weights", str(weights)],
+                           capture_output=True, text=True, cwd=REPO)
+    assert wrong.returncode != 0 and len(wrong.stderr.strip().splitlines()) == 1 and ".json" in wrong.stderr
