@@ -175,19 +175,24 @@ class LearnedImageCodec:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, quality: float | None = None, backend: str = "constriction",
                  device: str = "cpu", tile: int = DEFAULT_TILE, ledger: RateLedger | None = None,
-                 quality_map: np.ndarray | None = None, effort: str = "default") -> EncodeResult:
+                 quality_map: np.ndarray | None = None, effort: str = "default",
+                 analysis: str = "auto") -> EncodeResult:
         """uint8 (H, W, 3) or (H, W) -> header + sections; a ``ledger`` records where the coded bytes go.
 
         ``quality_map`` (H, W) of qualities in [1, levels] replaces the uniform ``quality``: each latent
         cell takes the largest quality of its pixels, and the per-cell qualities travel in one more
         section (``codecs/qualitymap.py``); the header's quality is then the map's maximum.
-        ``effort="best"`` refines every tile's latent at the encoder (``codecs/refine.py``)."""
+        ``effort="best"`` refines every tile's latent at the encoder (``codecs/refine.py``).
+        ``analysis``: "integer" runs the weights' int8 analysis (``codecs/intsynth.py``), "float" the
+        trained g_a, "auto" the int8 one where the weights make it the default (its Kodak cost was
+        measured below 1 %) or ``effort="fast"`` asks for it, on CPUs whose int8 kernels pass its
+        self-test."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise UnsupportedInputError("expected a uint8 image of shape (H, W) or (H, W, 3)")
         if tile % self.downsample or not 64 <= tile <= 4096:
             raise UnsupportedInputError(f"tile size must be a multiple of {self.downsample} in 64..4096")
         refine = check_effort(effort) == "best"
-        fast_analysis = self.integer_analysis() if effort == "fast" and device == "cpu" else None
+        fast_analysis = self._pick_analysis(analysis, effort, device)
         if refine and not hasattr(self.model, "latent_forward"):
             raise UsageError(f"{self.name} has no differentiable latent to refine: --effort best needs a "
                              "gain-based learned codec (its encoder already minimises rate + distortion)")
@@ -332,7 +337,7 @@ class LearnedImageCodec:
     def attach_integer_synthesis(self, path: str | Path | None = None) -> Any:
         """Load the integer synthesis (``codecs/intsynth.py``) of these weights: ``path``, or the shipped
         file of the manifest. Returns its executor, or None when these weights have none."""
-        from ncodec.codecs.intsynth import build_executor, find_integer_synthesis, load_program
+        from ncodec.codecs.intsynth import build_executor, find_integer_synthesis, load_meta, load_program
 
         from ncodec.codecs.intsynth import FastIntegerAnalysis, onednn_available
 
@@ -340,10 +345,28 @@ class LearnedImageCodec:
         self._int_synthesis = None if found is None else build_executor(load_program(found, self.sha256))
         analysis = None if found is None else load_program(found, self.sha256, part="analysis")
         self._int_analysis = None
+        self._analysis_default = found is not None and bool(load_meta(found).get("analysis_default", False))
         if analysis is not None and onednn_available():
             fast = FastIntegerAnalysis(analysis)
             self._int_analysis = fast if fast.self_test() else None  # saturating int8 kernels: float g_a
         return self._int_synthesis
+
+    def _pick_analysis(self, analysis: str, effort: str, device: str) -> Any:
+        """The int8 analysis executor ``compress`` runs, or None for the float g_a."""
+        if analysis not in ("auto", "integer", "float"):
+            raise UsageError(f"analysis must be auto, integer or float, got {analysis!r}")
+        if analysis == "float" or effort == "best":
+            if analysis == "integer":
+                raise UsageError("--effort best refines the float analysis: it cannot run with --analysis integer")
+            return None
+        fast = self.integer_analysis()  # attaches the weights' integer-synthesis file on first use
+        fast = fast if device == "cpu" else None
+        if analysis == "integer" and fast is None:
+            raise UsageError(f"{self.name}: no int8 analysis runs here (none shipped with these weights, a "
+                             "non-CPU device, or int8 kernels that fail its self-test)")
+        if analysis == "auto" and effort != "fast" and not getattr(self, "_analysis_default", False):
+            return None
+        return fast
 
     def integer_analysis(self) -> Any:
         """The int8 encoder transform of ``--effort fast`` (oneDNN machines whose int8 kernels compute

@@ -69,6 +69,16 @@ def load_program(path: str | Path, base_sha256: str | None = None, part: str = "
     return program
 
 
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """The ``meta`` of an integer-synthesis file (training record; ``analysis_default``: whether the
+    encoder uses the file's int8 analysis by default, set at shipping from its measured Kodak cost)."""
+    from ncodec.codecs.image import read_weight_file
+
+    state, _ = read_weight_file(path, "integer-synthesis file")
+    meta = state.get("meta") if isinstance(state, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
 def find_integer_synthesis(codec_name: str, weights_sha256: str) -> Path | None:
     """The shipped integer-synthesis file of a codec's weights, or None."""
     from ncodec.models.zoo import WEIGHTS_DIR, integer_synthesis_entries

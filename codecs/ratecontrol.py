@@ -82,7 +82,8 @@ def target_bytes_for(target_size: int | None, target_bpp: float | None, pixels: 
 
 
 def encode_to_size(codec: RateControlledCodec, image: np.ndarray, target_bytes: int,
-                   backend: str = "constriction", device: str = "cpu", effort: str = "default") -> TargetOutcome:
+                   backend: str = "constriction", device: str = "cpu", effort: str = "default",
+                   analysis: str = "auto") -> TargetOutcome:
     """The largest encode of ``image`` at or under ``target_bytes`` (the packed file) over the codec's
     quality grid; a one-line UsageError if even the lowest quality is over the target."""
     grid = codec.quality_grid()
@@ -90,7 +91,8 @@ def encode_to_size(codec: RateControlledCodec, image: np.ndarray, target_bytes: 
 
     def size(i: int) -> int:
         if i not in trials:
-            result = codec.compress(image, quality=grid[i], backend=backend, device=device, effort=effort)
+            extra = {} if analysis == "auto" else {"analysis": analysis}  # learned image codecs only
+            result = codec.compress(image, quality=grid[i], backend=backend, device=device, effort=effort, **extra)
             data = container.pack(result.header, result.sections)
             trials[i] = (len(data), result, data)
         return trials[i][0]

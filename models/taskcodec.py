@@ -21,12 +21,12 @@ from torch import nn
 from ncodec.entropy.factorized import FactorizedDensity
 from ncodec.models.layers import GDN
 
-TASK_LAMBDAS = (0.03, 0.016, 0.008, 0.004, 0.002)  # rate weight (nats of task loss per bit), level 1 first
+TASK_LAMBDAS = (0.016, 0.008, 0.004, 0.002, 0.001)  # rate weight (nats of task loss per bit), level 1 first
 TILE = 28
 
 
 class SupervisedTaskCodec(nn.Module):
-    """Encoder (2 strided convolutions with GDN) -> latent (C, 7, 7) -> head (3 convolutions, pooling,
+    """Encoder (3 convolutions with GDN, two of them strided) -> latent (C, 7, 7) -> head (3 convolutions, pooling,
     linear) -> class logits; ``levels`` gain vectors give the rate points."""
 
     def __init__(self, channels: int = 12, width: int = 32, classes: int = 10,
@@ -35,7 +35,8 @@ class SupervisedTaskCodec(nn.Module):
         self.channels, self.width, self.classes = channels, width, classes
         self.lambdas = tuple(float(v) for v in lambdas)
         self.encoder = nn.Sequential(nn.Conv2d(1, width, 5, stride=2, padding=2), GDN(width),
-                                     nn.Conv2d(width, channels, 5, stride=2, padding=2))
+                                     nn.Conv2d(width, width + width // 2, 3, padding=1), GDN(width + width // 2),
+                                     nn.Conv2d(width + width // 2, channels, 5, stride=2, padding=2))
         self.head = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(96, 128, 3, stride=2, padding=1), nn.ReLU(),

@@ -188,7 +188,7 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
            fit_effort: float = 1.0, group_frames: int | None = None, target_size: int | None = None,
            target_bpp: float | None = None, quality_map: PathLike | np.ndarray | None = None,
-           roi: list[str] | None = None, effort: str = "default") -> bytes:
+           roi: list[str] | None = None, effort: str = "default", analysis: str = "auto") -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
@@ -208,7 +208,9 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
 
     ``effort`` (images): ``fast``, ``default`` or ``best``; ``best`` refines the latents of the
     gain-based learned codecs at the encoder (about 70-130x the encode time; ``codecs/refine.py``) and
-    selects the slowest setting of a classical codec's library.
+    selects the slowest setting of a classical codec's library. ``analysis`` (learned image codecs):
+    "integer" runs the weights' int8 encoder transform, "float" the trained g_a, "auto" the int8 one
+    where the weights make it the default.
 
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
     ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
@@ -245,8 +247,11 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if targeted and (_is_video_input(src, codec) or _is_point_input(src, codec)):
         raise UsageError("--target-size/--target-bpp apply to images: a video or 3D trial encode is a full "
                          "fit or octree pass per try (inr-video fits minutes per group), so give --quality")
-    if (effort != "default" or spatial) and (_is_video_input(src, codec) or _is_point_input(src, codec)):
-        raise UsageError("--effort, --quality-map and --roi apply to images (inr-video: --fit-effort)")
+    if analysis not in ("auto", "integer", "float"):
+        raise UsageError(f"analysis must be auto, integer or float, got {analysis!r}")
+    if (effort != "default" or spatial or analysis != "auto") and (_is_video_input(src, codec)
+                                                                  or _is_point_input(src, codec)):
+        raise UsageError("--effort, --analysis, --quality-map and --roi apply to images (inr-video: --fit-effort)")
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                              frames=frames, size=size, progress=progress, fit_effort=fit_effort,
@@ -257,13 +262,19 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     notes: list[str] = []
     image = _read_input_image(src, notes, size)
     model = load_codec(codec or DEFAULT_CODEC, weights)
+    options = {"effort": effort}
+    if analysis != "auto":
+        if not hasattr(model, "integer_analysis"):
+            raise UsageError(f"--analysis applies to learned image codecs, not {model.name}")
+        options["analysis"] = analysis
     t1 = time.perf_counter()
     target: dict[str, Any] | None = None
     if targeted:
         from ncodec.codecs.ratecontrol import describe, encode_to_size, target_bytes_for
 
         budget = target_bytes_for(target_size, target_bpp, image.shape[0] * image.shape[1])
-        outcome = encode_to_size(model, image, budget, backend=backend, device=device, effort=effort)
+        outcome = encode_to_size(model, image, budget, backend=backend, device=device, effort=effort,
+                                 analysis=analysis)
         result, data = outcome.result, outcome.data
         target = {**describe(outcome), "explain": outcome.explain()}
     elif spatial:
@@ -278,10 +289,10 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
             qmap = quality_map
         else:
             qmap = qualitymap.read_quality_map(quality_map, h, w, model.levels)
-        result = model.compress(image, backend=backend, device=device, quality_map=qmap, effort=effort)
+        result = model.compress(image, backend=backend, device=device, quality_map=qmap, **options)
         data = container.pack(result.header, result.sections)
     else:
-        result = model.compress(image, quality=quality, backend=backend, device=device, effort=effort)
+        result = model.compress(image, quality=quality, backend=backend, device=device, **options)
         data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:

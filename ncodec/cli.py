@@ -80,7 +80,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
                group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp,
-               quality_map=a.quality_map, roi=a.roi, effort=a.effort)
+               quality_map=a.quality_map, roi=a.roi, effort=a.effort, analysis=a.analysis)
     s = api.encode.last_stats
     for note in s.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
@@ -431,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images: encoder effort; fast runs the default codec's int8 analysis (~4x faster g_a), "
                         "best refines the latents of the learned codecs (decoder "
                         "unchanged, ~70-130x slower) and picks a classical library's slowest setting")
+    e.add_argument("--analysis", default="auto", choices=["auto", "integer", "float"],
+                   help="learned image codecs: integer = the weights' int8 encoder transform, float = the "
+                        "trained g_a; auto = int8 where the weights make it the default, else float")
     e.add_argument("--quality-map", default=None, metavar="MAP.png",
                    help="learned image codecs: per-pixel quality from a greyscale image of the input's size "
                         "(grey 0 = quality 1 ... 255 = the highest); carried in the bitstream")
