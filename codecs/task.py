@@ -97,7 +97,7 @@ class TaskClassifierCodec:
 
     def _indexes(self, tiles: int) -> np.ndarray:
         c = self.model.channels
-        return np.broadcast_to(np.arange(c).reshape(1, c, 1, 1), (tiles, c, 7, 7)).reshape(-1).copy()
+        return np.broadcast_to(np.arange(c).reshape(1, c, 1, 1), (tiles, c, 1, 1)).reshape(-1).copy()
 
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
@@ -121,7 +121,7 @@ class TaskClassifierCodec:
                             latents=[{"y": y}])
 
     def decompress_latents(self, header: Header, sections: list[bytes]) -> tuple[np.ndarray, int, tuple[int, int]]:
-        """The coded integer latents (tiles, C, 7, 7) and the tile grid."""
+        """The coded integer latents (tiles, C, 1, 1) and the tile grid."""
         from ncodec.entropy.coders import BACKEND_IDS, get_coder
 
         if len(sections) != 1 or len(sections[0]) < 4:
@@ -134,7 +134,7 @@ class TaskClassifierCodec:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
         coder = get_coder(BACKEND_IDS[header.backend])
         y = coder.decode(bytes(sections[0][4:]), self._indexes(rows * cols), self.tables)
-        return y.reshape(rows * cols, self.model.channels, 7, 7), level, (rows, cols)
+        return y.reshape(rows * cols, self.model.channels, 1, 1), level, (rows, cols)
 
     @torch.no_grad()
     def decompress(self, header: Header, sections: list[bytes], device: str = "cpu") -> np.ndarray:

@@ -1,7 +1,7 @@
 """Supervised compression for classification (Entropic Student, Matsubara et al. 2022): a small
 encoder, an entropy bottleneck and the student classifier head, trained jointly for rate + task loss.
 
-Only what the classifier needs is coded: the encoder maps a 28x28 greyscale image to a (C, 7, 7)
+Only what the classifier needs is coded: the encoder maps a 28x28 greyscale image to a (C, 1, 1)
 latent, the factorized density of ``entropy/factorized.py`` codes its rounded values, and the head
 turns the decoded latent into class logits (no pixels are reconstructed). Variable rate from one model
 by per-level channel gains, as the learned image codecs do: the latent is scaled by the level's gain
@@ -21,26 +21,28 @@ from torch import nn
 from ncodec.entropy.factorized import FactorizedDensity
 from ncodec.models.layers import GDN
 
-TASK_LAMBDAS = (0.016, 0.008, 0.004, 0.002, 0.001)  # rate weight (nats of task loss per bit), level 1 first
+TASK_LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)  # rate weight (nats of task loss per bit), level 1 first
 TILE = 28
 
 
 class SupervisedTaskCodec(nn.Module):
-    """Encoder (3 convolutions with GDN, two of them strided) -> latent (C, 7, 7) -> head (3 convolutions, pooling,
-    linear) -> class logits; ``levels`` gain vectors give the rate points."""
+    """Encoder (5 convolutions, two of them strided, global pooling) -> latent vector (C, 1, 1) -> head
+    (two-layer MLP) -> class logits; ``levels`` gain vectors give the rate points. The bottleneck sits
+    after the features, so only what the class needs is coded (tens of bits per image)."""
 
     def __init__(self, channels: int = 12, width: int = 32, classes: int = 10,
                  lambdas: tuple[float, ...] = TASK_LAMBDAS) -> None:
         super().__init__()
         self.channels, self.width, self.classes = channels, width, classes
         self.lambdas = tuple(float(v) for v in lambdas)
-        self.encoder = nn.Sequential(nn.Conv2d(1, width, 5, stride=2, padding=2), GDN(width),
-                                     nn.Conv2d(width, width + width // 2, 3, padding=1), GDN(width + width // 2),
-                                     nn.Conv2d(width + width // 2, channels, 5, stride=2, padding=2))
-        self.head = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(96, 128, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+        w2 = 2 * width
+        self.encoder = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(width, w2, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(w2, w2, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(w2, 4 * width, 3, padding=1), nn.ReLU(),
+                                     nn.AdaptiveAvgPool2d(1), nn.Conv2d(4 * width, channels, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels, 128), nn.ReLU(), nn.Linear(128, classes))
         self.log_gain = nn.Parameter(torch.zeros(len(lambdas), channels))
         self.density = FactorizedDensity(channels, init_scale=2.0)  # latents start small: a narrow prior
 
@@ -59,7 +61,7 @@ class SupervisedTaskCodec(nn.Module):
         return g, 1.0 / g
 
     def analysis(self, x: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
-        """Tiles (B, 1, 28, 28) in [0, 1] -> gain-scaled latent (B, C, 7, 7), before rounding."""
+        """Tiles (B, 1, 28, 28) in [0, 1] -> gain-scaled latent (B, C, 1, 1), before rounding."""
         return self.encoder(x - 0.5) * self.gains(level)[0]
 
     def classify(self, y_hat: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:

@@ -87,3 +87,30 @@ def test_refused_combinations_are_one_line_errors(tmp_path, photo, capsys) -> No
     assert main(["encode", src, str(tmp_path / "x.ncd"), "--effort", "best", "--codec", "inr-video"]) == 2
     err = capsys.readouterr().err.strip()
     assert "apply to images" in err and len(err.splitlines()) == 1
+
+
+def test_analysis_option_picks_the_encoder_transform(photo: np.ndarray, tmp_path) -> None:
+    """``analysis="auto"`` is the float g_a unless the integer-synthesis file marks its int8 analysis the
+    default (the shipped one does not: +2.8 % BD-rate held out); "integer" is the int8 analysis that
+    ``effort="fast"`` runs, or a one-line error where none runs; "float" with effort fast wins."""
+    codec = load_codec("mean-scale-hyperprior")
+    default = codec.compress(photo, quality=2.0)
+    assert codec.compress(photo, quality=2.0, analysis="float").sections == default.sections
+    assert codec.compress(photo, quality=2.0, effort="fast", analysis="float").sections == default.sections
+    if codec.integer_analysis() is None:
+        with pytest.raises(UsageError, match="no int8 analysis"):
+            codec.compress(photo, quality=2.0, analysis="integer")
+    else:
+        fast = codec.compress(photo, quality=2.0, effort="fast")
+        assert codec.compress(photo, quality=2.0, analysis="integer").sections == fast.sections
+    with pytest.raises(UsageError, match="auto, integer or float"):
+        codec.compress(photo, quality=2.0, analysis="int8")
+    with pytest.raises(UsageError, match="effort best"):
+        codec.compress(photo, quality=2.0, effort="best", analysis="integer")
+    src = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.fromarray(photo).save(src)
+    assert main(["encode", str(src), str(tmp_path / "f.ncd"), "--quality", "2", "--analysis", "float"]) == 0
+    assert (tmp_path / "f.ncd").read_bytes() == container.pack(default.header, default.sections)
+    assert main(["encode", str(src), str(tmp_path / "j.ncd"), "--codec", "jpeg", "--analysis", "float"]) != 0
