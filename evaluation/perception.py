@@ -96,6 +96,9 @@ def run_perception(task: Task, codec_name: str, data: str, out: str | Path, qual
             results[key].append(value)
         for key in ("psnr-rgb", "psnr-y", "encoding_time", "decoding_time"):
             results[key].append(_mean([r[key] for r in records]))
+    if getattr(codec, "modality", None) == "task":  # no pixels: no pixel metrics (nor a "lossless" look)
+        for key in ("psnr-rgb", "psnr-y"):
+            results.pop(key)
     doc = {
         "schema": SCHEMA,
         "name": f"{label} ({task.name})",

@@ -35,7 +35,9 @@ CODECS = {  # five rates each (the lossless references: one); the first three ar
     "jpeg2000": "24,28,32,36,40",
     "png": "9",
     "webp-lossless": "50",
+    "task-fmnist": "1,2,3,4,5",  # the task codec (issue 21): decodes classes, classification only
 }
+TASK_ONLY = {"task-fmnist": "classify"}  # codecs that serve one task
 TASKS = {
     "ocr": {"data": str(DATA / "pages"), "metric": "cer", "args": ["--engine", "rapidocr"],
             "title": "OCR (RapidOCR) on rendered pages: character error rate and PSNR-RGB vs bits per pixel"},
@@ -58,6 +60,8 @@ def run_all(tasks: list[str], codecs: list[str]) -> None:
     for task in tasks:
         spec = TASKS[task]
         for codec in codecs:
+            if TASK_ONLY.get(codec, task) != task:
+                continue
             qualities = CODECS[codec]
             out = result_path(task, codec)
             if out.exists():

@@ -102,3 +102,31 @@ def test_cli_encodes_an_image_and_decodes_labels_to_json(weights, tiles, tmp_pat
     wrong = subprocess.run(cli + ["decode", str(ncd), str(tmp_path / "x.png"), "--weights", str(weights)],
                            capture_output=True, text=True, cwd=REPO)
     assert wrong.returncode != 0 and len(wrong.stderr.strip().splitlines()) == 1 and ".json" in wrong.stderr
+
+
+def test_perception_scores_the_decoded_labels(weights, tmp_path):
+    """``ncodec perception --codec task-fmnist`` scores the labels its streams decode to, per mosaic."""
+    from ncodec.datasets.fashion_mnist import fashion_mnist_dir
+    from ncodec.evaluation.perception import run_perception
+    from ncodec.evaluation.tasks.classify import ClassifyTask
+
+    if not (fashion_mnist_dir() / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+    doc = run_perception(ClassifyTask(), "task-fmnist", "fashion-mnist:test:40", tmp_path / "r.json",
+                         qualities=[1, 5], weights=str(weights))
+    codec = TaskClassifierCodec(weights)
+    from ncodec.datasets.fashion_mnist import load_fashion_mnist
+
+    images, labels = load_fashion_mnist("test")
+    sheet = np.zeros((2 * 28, 32 * 28), dtype=np.uint8)  # 40 images: two mosaic rows of 32 tiles
+    tiles = np.zeros((64, 28, 28), dtype=np.uint8)
+    tiles[:40] = images[:40]
+    sheet[:] = tiles.reshape(2, 32, 28, 28).transpose(0, 2, 1, 3).reshape(56, 896)
+    enc = codec.compress(sheet, quality=5)
+    predicted = codec.decompress(enc.header, enc.sections).reshape(-1)[:40]
+    assert doc["results"]["top1"][1] == pytest.approx(float((predicted == labels[:40]).mean()))
+    assert "psnr-rgb" not in doc["results"] and doc["results"]["bpp"][0] <= doc["results"]["bpp"][1]
+    with pytest.raises(Exception, match="classify task on fashion-mnist"):
+        from ncodec.evaluation.tasks.ocr import OcrTask
+
+        run_perception(OcrTask(), "task-fmnist", str(tmp_path), tmp_path / "o.json", weights=str(weights))
