@@ -47,3 +47,16 @@ def load_fashion_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     if len(images) != len(labels):
         raise UnsupportedInputError("Fashion-MNIST images and labels differ in count")
     return images, labels.astype(np.int64)
+
+
+def augment(x: "torch.Tensor", gen: "torch.Generator") -> "torch.Tensor":
+    """Training augmentation of (B, 1, 28, 28) batches: random horizontal flips per image and one shift of
+    up to 2 pixels per batch (zero padding); the Fashion-MNIST CNN and the task codec train with it."""
+    import torch
+    import torch.nn.functional as F
+
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (2, 2, 2, 2))
+    dy, dx = torch.randint(0, 5, (2,), generator=gen).tolist()
+    return padded[:, :, dy:dy + 28, dx:dx + 28]

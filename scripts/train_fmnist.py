@@ -21,21 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ncodec.datasets.fashion_mnist import load_fashion_mnist
+from ncodec.datasets.fashion_mnist import augment, load_fashion_mnist
 from ncodec.models.classifier import SmallCNN
 from ncodec.models.zoo import MANIFEST, WEIGHTS_DIR
 
 NAME = "fmnist-cnn"
 LOG = WEIGHTS_DIR / "logs" / f"{NAME}.csv"
-
-
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips and shifts of up to 2 pixels (zero padding)."""
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    padded = F.pad(x, (2, 2, 2, 2))
-    dy, dx = torch.randint(0, 5, (2,), generator=gen).tolist()
-    return padded[:, :, dy:dy + 28, dx:dx + 28]
 
 
 @torch.no_grad()

@@ -24,17 +24,6 @@ import torch
 from ncodec.cli import run_reporting_errors
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips and shifts of up to 2 pixels (zero padding), as the teacher was trained."""
-    import torch.nn.functional as F
-
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    padded = F.pad(x, (2, 2, 2, 2))
-    dy, dx = torch.randint(0, 5, (2,), generator=gen).tolist()
-    return padded[:, :, dy:dy + 28, dx:dx + 28]
-
-
 @torch.no_grad()
 def validate(model, images: np.ndarray, labels: np.ndarray) -> list[tuple[float, float]]:
     """(bits per image from the eval-mode likelihoods, top-1) per level."""
@@ -52,7 +41,7 @@ def validate(model, images: np.ndarray, labels: np.ndarray) -> list[tuple[float,
 
 def main() -> int:
     from ncodec.codecs.task import save_task_codec
-    from ncodec.datasets.fashion_mnist import load_fashion_mnist
+    from ncodec.datasets.fashion_mnist import augment, load_fashion_mnist
     from ncodec.errors import UnsupportedInputError
     from ncodec.evaluation.tasks.classify import _fmnist_model
     from ncodec.models.taskcodec import SupervisedTaskCodec, task_loss

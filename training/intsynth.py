@@ -40,6 +40,32 @@ def add_intsynth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true")
 
 
+def _load_checkpoint(path: Path, base_sha256: str) -> dict[str, Any]:
+    """A run's checkpoint for ``--resume``; one-line errors for a missing or foreign one."""
+    if not path.exists():
+        raise UnsupportedInputError(f"--resume: no checkpoint at {path}")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    if ck["base_sha256"] != base_sha256:
+        raise UnsupportedInputError("checkpoint was written for another base codec")
+    return ck
+
+
+def _restore_state(ck: dict[str, Any], opt: Any, sampler: Any, rng: random.Random) -> tuple[int, float]:
+    """Optimizer, random streams and counters of a checkpoint; returns (step, wall seconds)."""
+    opt.load_state_dict(ck["opt"])
+    torch.set_rng_state(ck["torch_rng"])
+    sampler.set_state(ck["sampler_rng"])
+    rng.setstate(ck["py_rng"])
+    return int(ck["step"]), float(ck["wall_s"])
+
+
+def _save_checkpoint(path: Path, base_sha256: str, sim: torch.nn.Module, opt: Any, sampler: Any,
+                     rng: random.Random, step: int, wall: float, **extra: Any) -> None:
+    torch.save({"base_sha256": base_sha256, **extra, "sim": sim.state_dict(), "opt": opt.state_dict(),
+                "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(), "py_rng": rng.getstate(),
+                "step": step, "wall_s": wall}, path)
+
+
 def calibrate(codec: Any, files: list[Path], qualities: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)) -> list[torch.Tensor]:
     """Per-channel max |value| at every quantisation point over whole training images, coded for real."""
     from ncodec.codecs.imageio import read_image
@@ -112,11 +138,7 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     rng = random.Random(args.seed)
     step, wall = 0, 0.0
     if args.resume:
-        if not ckpt_path.exists():
-            raise UnsupportedInputError(f"--resume: no checkpoint at {ckpt_path}")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ck["base_sha256"] != codec.sha256:
-            raise UnsupportedInputError("checkpoint was written for another base codec")
+        ck = _load_checkpoint(ckpt_path, codec.sha256)
         sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), ck["calibration"], ck.get("w_max", 127))
         sim.load_state_dict(ck["sim"])
     else:
@@ -127,11 +149,7 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     opt = torch.optim.Adam(sim.parameters(), lr=args.lr)
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
     if args.resume:
-        opt.load_state_dict(ck["opt"])
-        torch.set_rng_state(ck["torch_rng"])
-        sampler.set_state(ck["sampler_rng"])
-        rng.setstate(ck["py_rng"])
-        step, wall = int(ck["step"]), float(ck["wall_s"])
+        step, wall = _restore_state(ck, opt, sampler, rng)
     log_path = out / "log.csv"
     new_log = not (args.resume and log_path.exists())
     with log_path.open("w" if new_log else "a", newline="") as fh:
@@ -159,11 +177,8 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
                 fh.flush()
                 window = []
             if step % 200 == 0 or step == args.steps:
-                torch.save({"base_sha256": codec.sha256, "calibration": sim.calibration, "w_max": sim.w_max,
-                            "sim": sim.state_dict(),
-                            "opt": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                            "sampler_rng": sampler.state(), "py_rng": rng.getstate(), "step": step,
-                            "wall_s": wall}, ckpt_path)
+                _save_checkpoint(ckpt_path, codec.sha256, sim, opt, sampler, rng, step, wall,
+                                 calibration=sim.calibration, w_max=sim.w_max)
     inverse_gain = lambda q: codec.model.gains(q)[1].view(-1).double()  # noqa: E731
     program = build_program(sim.g_s, inverse_gain, codec.levels, sim.calibration, w_max=sim.w_max)
     val = validate(codec, program, val_files)
@@ -253,22 +268,14 @@ def run_intanalysis_training(args: argparse.Namespace) -> Path:
     sim = FakeQuantAnalysis(copy.deepcopy(model.g_a), analysis_calibration(seed_analysis))
     step, wall = 0, 0.0
     if args.resume:
-        if not ckpt_path.exists():
-            raise UnsupportedInputError(f"--resume: no checkpoint at {ckpt_path}")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ck["base_sha256"] != codec.sha256:
-            raise UnsupportedInputError("checkpoint was written for another base codec")
+        ck = _load_checkpoint(ckpt_path, codec.sha256)
         sim.load_state_dict(ck["sim"])
     for p in sim.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(sim.parameters(), lr=args.lr)
     sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1)
     if args.resume:
-        opt.load_state_dict(ck["opt"])
-        torch.set_rng_state(ck["torch_rng"])
-        sampler.set_state(ck["sampler_rng"])
-        rng.setstate(ck["py_rng"])
-        step, wall = int(ck["step"]), float(ck["wall_s"])
+        step, wall = _restore_state(ck, opt, sampler, rng)
     log_path = out / "log.csv"
     new_log = not (args.resume and log_path.exists())
     with log_path.open("w" if new_log else "a", newline="") as fh:
@@ -303,9 +310,7 @@ def run_intanalysis_training(args: argparse.Namespace) -> Path:
                 fh.flush()
                 window = []
             if step % 200 == 0 or step == args.steps:
-                torch.save({"base_sha256": codec.sha256, "sim": sim.state_dict(), "opt": opt.state_dict(),
-                            "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(),
-                            "py_rng": rng.getstate(), "step": step, "wall_s": wall}, ckpt_path)
+                _save_checkpoint(ckpt_path, codec.sha256, sim, opt, sampler, rng, step, wall)
     analysis = build_analysis_program(sim.g_a, sim.calibration, sim.w_max)
     state = torch.load(args.intsynth, map_location="cpu", weights_only=True)
     meta = dict(state.get("meta", {}))
