@@ -304,6 +304,9 @@ def cmd_perception(a: argparse.Namespace) -> int:
           f"original {metric} {doc['original'][metric]:.4f} on {doc['items']} items")
     print(f"{'quality':>8} {'bpp':>8} {metric:>8} {'PSNR-RGB':>9}")
     for i, q in enumerate(doc["qualities"]):
+        if "psnr-rgb" not in r:  # a task codec decodes no pixels
+            print(f"{q:>8g} {r['bpp'][i]:8.4f} {r[metric][i]:8.4f} {'no pixels':>9}")
+            continue
         ps = r["psnr-rgb"][i]
         print(f"{q:>8g} {r['bpp'][i]:8.4f} {r[metric][i]:8.4f} {'exact' if ps is None else format(ps, '.2f'):>9}")
     print(f"wrote {a.output}")

@@ -110,10 +110,45 @@ def table() -> str:
             lines.append(f"| {task} ({metric}) | `{codec}` | {doc['original'][metric]:.4f} | "
                          f"{pairs[0][0]:.3f}–{pairs[-1][0]:.3f} | "
                          + ", ".join(f"{v:.4f}" for _, v in pairs) + f" | {bd} |")
+    lines += task_codec_lines()
     note = ("Every number comes from decoded real bitstreams; `original` is the metric on the uncompressed inputs "
             "(faces: 1 by construction, the detector's own detections are the pseudo ground truth). BD-rate at "
             "equal task metric (PCHIP) against JPEG; n/a where the curves do not overlap or are not monotonic.")
     return "\n".join([BEGIN, "", *lines, "", note, "", END])
+
+
+def task_codec_lines() -> list[str]:
+    """Bits per Fashion-MNIST image of the task codec against every classical codec at the same top-1
+    (the classical codec's rate interpolated on its own monotonic curve; only where it reaches it)."""
+    import numpy as np
+
+    task = result_path("classify", "task-fmnist")
+    if not task.exists():
+        return []
+    pixels = 28 * 28
+    t = json.loads(task.read_text())["results"]
+    out = ["", "| task-fmnist point | bits/image | top-1 | " + " | ".join(
+        f"`{c}` bits/image at that top-1 (ratio)" for c in ("hevc-intra", "jpeg", "avif")) + " |",
+        "|---|---|---|" + "---|" * 3]
+    curves = {}
+    for codec in ("hevc-intra", "jpeg", "avif"):
+        path = result_path("classify", codec)
+        if path.exists():
+            r = json.loads(path.read_text())["results"]
+            pts = sorted(zip(r["top1"], r["bpp"]))
+            if all(b2 >= b1 for (_, b1), (_, b2) in zip(pts, pts[1:])):
+                curves[codec] = pts
+    for i, (bpp, top1) in enumerate(sorted(zip(t["bpp"], t["top1"]))):
+        cells = []
+        for codec in ("hevc-intra", "jpeg", "avif"):
+            pts = curves.get(codec)
+            if pts is None or not pts[0][0] <= top1 <= pts[-1][0]:
+                cells.append("not reached" if pts is not None and top1 > pts[-1][0] else "below its range")
+                continue
+            other = float(np.interp(top1, [p[0] for p in pts], [p[1] for p in pts])) * pixels
+            cells.append(f"{other:.0f} ({other / (bpp * pixels):.1f}×)")
+        out.append(f"| {i + 1} | {bpp * pixels:.1f} | {top1:.4f} | " + " | ".join(cells) + " |")
+    return out
 
 
 def plots() -> None:
