@@ -339,17 +339,34 @@ class LearnedImageCodec:
         file of the manifest. Returns its executor, or None when these weights have none."""
         from ncodec.codecs.intsynth import build_executor, find_integer_synthesis, load_meta, load_program
 
-        from ncodec.codecs.intsynth import FastIntegerAnalysis, onednn_available
+        from ncodec.codecs.intsynth import FastIntegerAnalysis, int8_kernels_fit
 
         found = Path(path) if path is not None else find_integer_synthesis(self.name, self.sha256)
         self._int_synthesis = None if found is None else build_executor(load_program(found, self.sha256))
         analysis = None if found is None else load_program(found, self.sha256, part="analysis")
         self._int_analysis = None
         self._analysis_default = found is not None and bool(load_meta(found).get("analysis_default", False))
-        if analysis is not None and onednn_available():
-            fast = FastIntegerAnalysis(analysis)
-            self._int_analysis = fast if fast.self_test() else None  # saturating int8 kernels: float g_a
+        if analysis is not None and int8_kernels_fit(analysis):
+            try:
+                fast = FastIntegerAnalysis(analysis)
+                self._int_analysis = fast if fast.self_test() else None  # a kernel that differs: float g_a
+            except (RuntimeError, ValueError, ImportError):  # a oneDNN or kernel refusal: the float g_a
+                self._int_analysis = None
         return self._int_synthesis
+
+    def _analysis_is_default(self) -> bool:
+        """Whether the weights' integer-synthesis file makes its int8 analysis the default encoder (read
+        once, without building any executor)."""
+        if not hasattr(self, "_analysis_default"):
+            from ncodec.codecs.intsynth import find_integer_synthesis, load_meta
+            from ncodec.errors import NcodecError
+
+            try:
+                found = find_integer_synthesis(self.name, self.sha256)
+                self._analysis_default = found is not None and bool(load_meta(found).get("analysis_default", False))
+            except NcodecError:
+                self._analysis_default = False
+        return self._analysis_default
 
     def _pick_analysis(self, analysis: str, effort: str, device: str) -> Any:
         """The int8 analysis executor ``compress`` runs, or None for the float g_a."""
@@ -359,6 +376,8 @@ class LearnedImageCodec:
             if analysis == "integer":
                 raise UsageError("--effort best refines the float analysis: it cannot run with --analysis integer")
             return None
+        if analysis == "auto" and effort != "fast" and not self._analysis_is_default():
+            return None  # the float g_a, without loading any integer program
         fast = self.integer_analysis()  # attaches the weights' integer-synthesis file on first use
         fast = fast if device == "cpu" else None
         if analysis == "integer" and fast is None:

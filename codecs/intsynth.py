@@ -91,11 +91,35 @@ def find_integer_synthesis(codec_name: str, weights_sha256: str) -> Path | None:
     return None
 
 
+def int8_pairs_exact() -> bool:
+    """Whether this CPU's int8 dot products add u8 x s8 products without an int16 pair sum (VNNI or AMX):
+    without them oneDNN pairs products with ``vpmaddubsw``, which saturates for weights above
+    ``W_MAX_PORTABLE``. Unknown (no /proc/cpuinfo) counts as no."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def program_is_portable(program: dict[str, Any]) -> bool:
+    """Whether every weight of a program is within ``W_MAX_PORTABLE`` (exact on any int8 kernel)."""
+    from ncodec.models.intsynth import W_MAX_PORTABLE
+
+    return all(int(v.abs().max()) <= W_MAX_PORTABLE for k, v in program.items() if k.endswith(".weight"))
+
+
+def int8_kernels_fit(program: dict[str, Any]) -> bool:
+    """oneDNN int8 may run ``program``: available, and its weights cannot saturate here. A self-test on
+    random inputs is not enough on its own: real activations reach the range where pairs saturate."""
+    return onednn_available() and (program_is_portable(program) or int8_pairs_exact())
+
+
 def build_executor(program: dict[str, Any], prefer_fast: bool = True) -> Any:
     """The first executor that passes a self-test against the reference on random integer latents:
     oneDNN int8 (where its kernels do not saturate), float32-exact convolutions, else the reference."""
     if prefer_fast:
-        kinds = ([FastIntegerSynthesis] if onednn_available() else []) + [FloatExactIntegerSynthesis]
+        kinds = ([FastIntegerSynthesis] if int8_kernels_fit(program) else []) + [FloatExactIntegerSynthesis]
         for kind in kinds:
             try:
                 fast = kind(program)

@@ -27,6 +27,7 @@ from ncodec.errors import BitstreamError, ModelMismatchError, UnsupportedInputEr
 TASK_KIND = "task-codec"
 TASK_FORMAT = 1
 TILE = 28
+MAX_TILES = 1 << 20  # about 820 M pixels of 28x28 tiles: a decode bound, not a format limit
 
 
 def save_task_codec(model: Any, path: str | Path, meta: dict[str, Any] | None = None) -> str:
@@ -124,12 +125,21 @@ class TaskClassifierCodec:
         """The coded integer latents (tiles, C, 1, 1) and the tile grid."""
         from ncodec.entropy.coders import BACKEND_IDS, get_coder
 
+        if header.modality != self.modality or header.codec != self.name:
+            raise ModelMismatchError(f"bitstream is for codec {header.codec!r}, not {self.name!r}")
+        if header.weights_sha256 != self.sha256[:16]:
+            raise ModelMismatchError(f"bitstream needs weights {header.weights_sha256}…, loaded {self.sha256[:16]}…")
         if len(sections) != 1 or len(sections[0]) < 4:
             raise BitstreamError("a task-codec stream has one section")
         rows, cols = struct.unpack_from("<HH", sections[0])
-        if rows * TILE != header.shape[0] or cols * TILE != header.shape[-1] or rows * cols == 0:
+        if len(header.shape) != 2 or rows * TILE != header.shape[0] or cols * TILE != header.shape[1] \
+                or rows * cols == 0:
             raise BitstreamError("task-codec tile grid disagrees with the header")
-        level = self._level(header.quality)
+        if rows * cols > MAX_TILES:
+            raise BitstreamError(f"task-codec stream of {rows * cols} tiles (limit {MAX_TILES})")
+        if header.quality != int(header.quality) or not 1 <= header.quality <= self.levels:
+            raise BitstreamError(f"task-codec level {header.quality} outside 1-{self.levels}")
+        level = int(header.quality) - 1
         if header.backend not in BACKEND_IDS:
             raise BitstreamError(f"unknown coder backend id {header.backend}")
         coder = get_coder(BACKEND_IDS[header.backend])

@@ -262,6 +262,9 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     notes: list[str] = []
     image = _read_input_image(src, notes, size)
     model = load_codec(codec or DEFAULT_CODEC, weights)
+    if getattr(model, "modality", None) == "task" and (targeted or spatial or effort != "default"):
+        raise UsageError(f"{model.name} has one rate per level: no --target-size/--target-bpp, quality map, "
+                         "--roi or --effort")
     options = {"effort": effort}
     if analysis != "auto":
         if not hasattr(model, "integer_analysis"):
@@ -505,6 +508,8 @@ def decode(src: PathLike | bytes, dst: PathLike | None = None, *, weights: PathL
     if stream.header.modality == "video":
         return _decode_video(stream, dst, device, t0)
     if stream.header.modality == "task":
+        if realism or synthesis != "auto":
+            raise UsageError("--realism and --synthesis apply to learned image streams, not a task stream")
         return _decode_task(stream, dst, weights, t0)
     if realism and stream.header.modality != "image":
         raise UsageError(f"--realism applies to learned image streams, not a {stream.header.modality}")

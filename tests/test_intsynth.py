@@ -16,8 +16,8 @@ from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec
 from ncodec.codecs.imageio import read_image
 from ncodec.codecs.intsynth import (FastIntegerAnalysis, FastIntegerSynthesis, FloatExactIntegerSynthesis,
-                                    ReferenceIntegerSynthesis, build_executor, integer_latent, load_program,
-                                    onednn_available)
+                                    ReferenceIntegerSynthesis, build_executor, int8_kernels_fit, integer_latent,
+                                    load_program, onednn_available, program_is_portable)
 from ncodec.codecs.lite import LiteImageDecoder
 from ncodec.errors import MissingWeightsError, ModelMismatchError, UsageError
 from ncodec.models.intsynth import (EXACT_LIMIT, W_MAX_PORTABLE, FakeQuantAnalysis, FakeQuantSynthesis,
@@ -65,7 +65,7 @@ def test_golden_streams_decode_to_the_committed_integer_pixels(path: Path):
     expected = read_image(path.with_suffix(".int.png"))
     program = codec.integer_synthesis().program
     executors = [ReferenceIntegerSynthesis(program), FloatExactIntegerSynthesis(program)]
-    if onednn_available() and FastIntegerSynthesis(program).self_test():
+    if int8_kernels_fit(program) and FastIntegerSynthesis(program).self_test():
         executors.append(FastIntegerSynthesis(program))
     threads = torch.get_num_threads()
     try:
@@ -145,7 +145,8 @@ def test_portable_weights_keep_int8_pair_sums_in_int16():
     x = codec.model.synthesis_input(codec.latent.y_hat(latents[0], "cpu", torch.float32), q)
     program = build_program(codec.model.g_s, lambda v: codec.model.gains(v)[1].view(-1).double(), codec.levels,
                             merge_traces([float_trace(codec.model.g_s, x)]), w_max=W_MAX_PORTABLE)
-    assert program["w_max"] == W_MAX_PORTABLE
+    assert program["w_max"] == W_MAX_PORTABLE and program_is_portable(program)
+    assert not program_is_portable(load_program(GOLDEN / f"{kind}-small.intsyn.ncw"))  # 8-bit weights
     for key in program:
         if key.endswith(".weight"):
             assert int(program[key].abs().max()) <= W_MAX_PORTABLE and 2 * 255 * W_MAX_PORTABLE <= 32767

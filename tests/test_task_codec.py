@@ -130,3 +130,20 @@ def test_perception_scores_the_decoded_labels(weights, tmp_path):
         from ncodec.evaluation.tasks.ocr import OcrTask
 
         run_perception(OcrTask(), "task-fmnist", str(tmp_path), tmp_path / "o.json", weights=str(weights))
+
+
+def test_streams_check_their_weights_and_options(weights, tiles, tmp_path):
+    codec = TaskClassifierCodec(weights)
+    enc = codec.compress(tiles, quality=2)
+    torch.manual_seed(1)
+    other = tmp_path / "other.ncw"
+    save_task_codec(SupervisedTaskCodec(channels=4, width=8).eval(), other)
+    with pytest.raises(ModelMismatchError, match="needs weights"):
+        TaskClassifierCodec(other).decompress(enc.header, enc.sections)
+    from ncodec import api
+    from ncodec.errors import UsageError
+
+    with pytest.raises(UsageError, match="one rate per level"):
+        api.encode(tiles, codec="task-fmnist", weights=weights, target_bpp=0.05)
+    with pytest.raises(UsageError, match="one rate per level"):
+        api.encode(tiles, codec="task-fmnist", weights=weights, quality=2, effort="best")

@@ -129,6 +129,8 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     from ncodec.models.intsynth import W_MAX_PORTABLE, FakeQuantSynthesis, build_analysis_program, build_program
     from ncodec.training.realism import decoded_batch, frozen_codec
 
+    if not 1 <= args.w_max <= 127:
+        raise UnsupportedInputError(f"--w-max must be in 1..127 (int8 weights), got {args.w_max}")
     codec = frozen_codec(args.base, args.threads)
     train_files, val_files = training_split(args.data, args.val_count)
     out = Path(args.out)
@@ -139,6 +141,8 @@ def run_intsynth_training(args: argparse.Namespace) -> Path:
     step, wall = 0, 0.0
     if args.resume:
         ck = _load_checkpoint(ckpt_path, codec.sha256)
+        if ck.get("w_max", 127) != args.w_max:
+            raise UnsupportedInputError(f"--resume: the checkpoint was trained with --w-max {ck.get('w_max', 127)}")
         sim = FakeQuantSynthesis(copy.deepcopy(codec.model.g_s), ck["calibration"], ck.get("w_max", 127))
         sim.load_state_dict(ck["sim"])
     else:
@@ -218,8 +222,9 @@ def validate_analysis(codec: Any, analysis: dict[str, Any], files: list[Path],
     from ncodec.evaluation.bdrate import Curve, bd_rate
     from ncodec.evaluation.metrics import psnr_rgb
 
-    saved = getattr(codec, "_int_analysis", None), getattr(codec, "_int_synthesis", None)
-    codec._int_analysis, codec._int_synthesis = FastIntegerAnalysis(analysis), saved[1]
+    fields = ("_int_analysis", "_int_synthesis")
+    saved = {f: getattr(codec, f) for f in fields if hasattr(codec, f)}
+    codec._int_analysis, codec._int_synthesis = FastIntegerAnalysis(analysis), saved.get("_int_synthesis")
     curves: dict[str, list[tuple[float, float]]] = {"default": [], "fast": []}
     try:
         with torch.no_grad():
@@ -229,14 +234,18 @@ def validate_analysis(codec: Any, analysis: dict[str, Any], files: list[Path],
                     psnrs = []
                     for f in files:
                         img = read_image(f)
-                        enc = codec.compress(img, quality=q, effort=effort)
+                        enc = codec.compress(img, quality=q, analysis="float" if effort == "default" else "integer")
                         rec = codec.decompress(enc.header, enc.sections, synthesis="float")
                         bits += 8 * sum(len(s) for s in enc.sections)
                         pixels += img.shape[0] * img.shape[1]
                         psnrs.append(psnr_rgb(img, rec))
                     curves[effort].append((bits / pixels, float(np.mean(psnrs))))
     finally:
-        codec._int_analysis, codec._int_synthesis = saved
+        for f in fields:
+            if f in saved:
+                setattr(codec, f, saved[f])
+            else:
+                delattr(codec, f)
     anchor = Curve(*map(list, zip(*curves["default"])))
     test = Curve(*map(list, zip(*curves["fast"])))
     return {"bd_rate_pct": float(bd_rate(anchor, test)),
@@ -314,6 +323,7 @@ def run_intanalysis_training(args: argparse.Namespace) -> Path:
     analysis = build_analysis_program(sim.g_a, sim.calibration, sim.w_max)
     state = torch.load(args.intsynth, map_location="cpu", weights_only=True)
     meta = dict(state.get("meta", {}))
+    meta.pop("analysis_default", None)  # a new analysis is the default only once measured (ship_intsynth.py)
     meta["analysis"] = {"steps": step, "w_max": sim.w_max, "train_s": round(wall, 1), "batch": args.batch, "patch_size": args.patch_size,
                         "lr": args.lr, "seed": args.seed, "seeded_from": Path(args.intsynth).name,
                         "validation": validate_analysis(codec, analysis, val_files),
