@@ -16,10 +16,10 @@ def test_fuzz_default_codec(backend, seed):
     load_codec(DEFAULT_CODEC)
     seeds = [api.encode(ASSETS / "kodim21_64x64.png", quality=q, backend=backend) for q in (1.0, 2.7, 4.0)]
     seeds.append(api.encode(ASSETS / "kodim15_grey_160x120.png", quality=2.0, backend=backend))
-    stats = run_campaign(lambda data: api.decode(data), seeds, cases=1000, seed=seed)
-    assert stats["cases"] == 1000
+    stats = run_campaign(lambda data: api.decode(data), seeds, cases=500, seed=seed)  # 2 x 20,000: scripts/fuzz.py
+    assert stats["cases"] == 500
     assert not stats["failures"], stats["failures"][:5]
-    assert stats["images"] > 50 and stats["errors"] > 50  # both outcomes are exercised
+    assert stats["images"] > 25 and stats["errors"] > 25  # both outcomes are exercised
 
 
 def test_fuzz_classical_payloads():
