@@ -67,7 +67,8 @@ class TaskClassifierCodec:
             raise ModelMismatchError(f"{path} is not an ncodec task-codec weight file")
         cfg = state["config"]
         self.model = SupervisedTaskCodec(channels=int(cfg["channels"]), width=int(cfg["width"]),
-                                         classes=int(cfg["classes"]), lambdas=tuple(cfg["lambdas"]))
+                                         classes=int(cfg["classes"]), lambdas=tuple(cfg["lambdas"]),
+                                         encoder=str(cfg.get("encoder", "plain")))
         self.model.load_state_dict(state["state_dict"])
         self.model.eval()
         t = state["tables"]

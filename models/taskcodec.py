@@ -25,24 +25,44 @@ TASK_LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)  # rate weight (nats of task
 TILE = 28
 
 
+ENCODERS = ("plain", "smallcnn")
+
+
 class SupervisedTaskCodec(nn.Module):
-    """Encoder (5 convolutions, two of them strided, global pooling) -> latent vector (C, 1, 1) -> head
+    """Encoder (5 convolutions, two 2x reductions, global pooling) -> latent vector (C, 1, 1) -> head
     (two-layer MLP) -> class logits; ``levels`` gain vectors give the rate points. The bottleneck sits
-    after the features, so only what the class needs is coded (tens of bits per image)."""
+    after the features, so only what the class needs is coded (tens of bits per image).
+
+    ``encoder="smallcnn"`` is the Entropic Student layout: the encoder is the zoo classifier's feature
+    stack (``models/classifier.py``, Conv-BN-ReLU with max pooling) and the head ends in its linear
+    layer, so both can start from the teacher's weights (``init_from_teacher``); only the bottleneck
+    (a 1x1 convolution to C channels and the linear layer back to 128 features) starts from scratch.
+    ``"plain"`` is the first shipped layout (strided convolutions without normalisation)."""
 
     def __init__(self, channels: int = 12, width: int = 32, classes: int = 10,
-                 lambdas: tuple[float, ...] = TASK_LAMBDAS) -> None:
+                 lambdas: tuple[float, ...] = TASK_LAMBDAS, encoder: str = "plain") -> None:
         super().__init__()
-        self.channels, self.width, self.classes = channels, width, classes
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, not {encoder!r}")
+        self.channels, self.width, self.classes, self.encoder_kind = channels, width, classes, encoder
         self.lambdas = tuple(float(v) for v in lambdas)
         w2 = 2 * width
-        self.encoder = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
-                                     nn.Conv2d(width, w2, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(w2, w2, 3, stride=2, padding=1), nn.ReLU(),
-                                     nn.Conv2d(w2, 4 * width, 3, padding=1), nn.ReLU(),
-                                     nn.AdaptiveAvgPool2d(1), nn.Conv2d(4 * width, channels, 1))
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels, 128), nn.ReLU(), nn.Linear(128, classes))
+        if encoder == "plain":
+            self.encoder = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+                                         nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
+                                         nn.Conv2d(width, w2, 3, padding=1), nn.ReLU(),
+                                         nn.Conv2d(w2, w2, 3, stride=2, padding=1), nn.ReLU(),
+                                         nn.Conv2d(w2, 4 * width, 3, padding=1), nn.ReLU(),
+                                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(4 * width, channels, 1))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels, 128), nn.ReLU(), nn.Linear(128, classes))
+        else:
+            from ncodec.models.classifier import SmallCNN
+
+            if width != 32:
+                raise ValueError("the smallcnn encoder has the zoo classifier's widths (width 32)")
+            self.encoder = nn.Sequential(*SmallCNN(classes).features, nn.Conv2d(4 * width, channels, 1))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels, 4 * width), nn.ReLU(),
+                                      nn.Dropout(0.2), nn.Linear(4 * width, classes))
         self.log_gain = nn.Parameter(torch.zeros(len(lambdas), channels))
         self.density = FactorizedDensity(channels, init_scale=2.0)  # latents start small: a narrow prior
 
@@ -52,7 +72,15 @@ class SupervisedTaskCodec(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"family": "task-classifier", "channels": self.channels, "width": self.width,
-                "classes": self.classes, "lambdas": list(self.lambdas), "tile": TILE}
+                "classes": self.classes, "lambdas": list(self.lambdas), "tile": TILE, "encoder": self.encoder_kind}
+
+    def init_from_teacher(self, teacher: nn.Module) -> None:
+        """Copy a ``SmallCNN`` teacher's feature stack and final linear layer (``encoder="smallcnn"``)."""
+        if self.encoder_kind != "smallcnn":
+            raise ValueError("only the smallcnn encoder has the teacher's layout")
+        for mine, theirs in zip(self.encoder, teacher.features):
+            mine.load_state_dict(theirs.state_dict())
+        self.head[-1].load_state_dict(teacher.head[-1].state_dict())
 
     def gains(self, level: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain, inverse gain) of 0-based level index(es), each (B or 1, C, 1, 1)."""
@@ -62,7 +90,8 @@ class SupervisedTaskCodec(nn.Module):
 
     def analysis(self, x: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
         """Tiles (B, 1, 28, 28) in [0, 1] -> gain-scaled latent (B, C, 1, 1), before rounding."""
-        return self.encoder(x - 0.5) * self.gains(level)[0]
+        x = (x - 0.286) / 0.353 if self.encoder_kind == "smallcnn" else x - 0.5  # the teacher's normalisation
+        return self.encoder(x) * self.gains(level)[0]
 
     def classify(self, y_hat: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
         """Decoded (integer) latent -> class logits."""

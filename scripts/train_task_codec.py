@@ -6,6 +6,8 @@ plus distillation from the shipped fmnist-cnn teacher), one random rate level pe
 scripts/task_codec_eval.py, never used for a choice.
 
     .venv/bin/python scripts/train_task_codec.py --out runs/task-fmnist --epochs 8 --threads 2
+    .venv/bin/python scripts/train_task_codec.py --out runs/task-fmnist-s --encoder smallcnn --channels 16 \
+        --init-log-gain 1.0 --epochs 6 --threads 1     # Entropic Student: start from the teacher
 
 Writes OUT/checkpoint.pt (resume with --resume), OUT/log.csv and OUT/task-fmnist.ncw.
 """
@@ -50,6 +52,10 @@ def main() -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--channels", type=int, default=12)
+    p.add_argument("--encoder", choices=("plain", "smallcnn"), default="plain",
+                   help="smallcnn: the teacher's layout, initialised from the teacher's weights (Entropic Student)")
+    p.add_argument("--init-log-gain", type=float, default=0.0,
+                   help="initial log gain of every level (a finer first quantisation keeps the teacher's features)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -63,7 +69,11 @@ def main() -> int:
     train_x, train_y = images[:55000], labels[:55000]
     val_x, val_y = images[55000:], labels[55000:]
     teacher, teacher_sha = _fmnist_model()
-    model = SupervisedTaskCodec(channels=a.channels)
+    model = SupervisedTaskCodec(channels=a.channels, encoder=a.encoder)
+    if a.encoder == "smallcnn":
+        model.init_from_teacher(teacher)
+    with torch.no_grad():
+        model.log_gain.fill_(a.init_log_gain)
     density = [p_ for n, p_ in model.named_parameters() if n.startswith("density.") and not n.endswith("quantiles")]
     nets = [p_ for n, p_ in model.named_parameters() if not n.startswith("density.")]
     main_params = nets + density
@@ -136,7 +146,7 @@ def main() -> int:
         aux_opt.zero_grad()
         aux.backward()
         aux_opt.step()
-    meta = {"epochs": a.epochs, "steps": step, "train_s": round(wall, 1), "batch": a.batch, "lr": a.lr,
+    meta = {"epochs": a.epochs, "encoder": a.encoder, "init_log_gain": a.init_log_gain, "steps": step, "train_s": round(wall, 1), "batch": a.batch, "lr": a.lr,
             "seed": a.seed, "teacher": "fmnist-cnn", "teacher_sha256": teacher_sha,
             "data": "Fashion-MNIST train images 0-54999; 55000-59999 validation",
             "validation": validate(model, val_x, val_y)}

@@ -147,3 +147,30 @@ def test_streams_check_their_weights_and_options(weights, tiles, tmp_path):
         api.encode(tiles, codec="task-fmnist", weights=weights, target_bpp=0.05)
     with pytest.raises(UsageError, match="one rate per level"):
         api.encode(tiles, codec="task-fmnist", weights=weights, quality=2, effort="best")
+
+
+def test_the_student_starts_from_the_teacher_and_old_files_keep_the_plain_layout(tmp_path):
+    """``encoder="smallcnn"`` copies the zoo CNN's features and last layer (Entropic Student); a weight
+    file without an ``encoder`` entry (the first shipped layout) loads as ``plain``."""
+    from ncodec.models.classifier import SmallCNN
+
+    torch.manual_seed(0)
+    teacher = SmallCNN().eval()
+    student = SupervisedTaskCodec(channels=16, encoder="smallcnn")
+    student.init_from_teacher(teacher)
+    x = torch.rand(4, 1, 28, 28)
+    student.eval()
+    features = student.encoder[:-1]((x - 0.286) / 0.353)
+    assert torch.equal(features, teacher.features((x - 0.286) / 0.353))
+    assert torch.equal(student.head[-1].weight, teacher.head[-1].weight)
+    with pytest.raises(ValueError):
+        SupervisedTaskCodec(encoder="resnet")
+    with pytest.raises(ValueError):
+        SupervisedTaskCodec(channels=12).init_from_teacher(teacher)
+    plain = SupervisedTaskCodec(channels=4)
+    path = tmp_path / "plain.ncw"
+    save_task_codec(plain, path, {})
+    state = torch.load(path, weights_only=False)
+    del state["config"]["encoder"]
+    torch.save(state, path)
+    assert TaskClassifierCodec(path).model.encoder_kind == "plain"
