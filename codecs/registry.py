@@ -52,6 +52,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
               "multi-codebook vector quantisation over 3 cascaded scales with a unified Gaussian-mixture prior "
               "(McQuic), integer code-frequency tables, no context model; rate points by dropping the finest "
               "stages and groups", "integer 1-5 (coded stages and groups), higher is better", "learned-image", True),
+    CodecSpec("walloc", "image",
+              "WaLLoC-style codec: CDF 9/7 wavelet packet transform (3 levels) around a shallow autoencoder "
+              "(about 1,300 multiply-adds per pixel to encode), factorized entropy bottleneck, variable rate; "
+              "its latents feed compressed-domain models", _LEARNED_IMAGE_QUALITY, "learned-image", True),
     CodecSpec("task-fmnist", "task",
               "supervised compression for Fashion-MNIST classification (Entropic Student): encoder, entropy "
               "bottleneck and student head trained jointly; decodes 28x28 greyscale tiles to class labels",

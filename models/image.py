@@ -302,7 +302,8 @@ MODEL_CLASSES: dict[str, type[VariableRateImageModel]] = {
 
 
 # kind -> (module, class) of image models outside this file; each class has ``from_config(config)``.
-EXTRA_MODEL_KINDS: dict[str, tuple[str, str]] = {"mcq": ("ncodec.models.mcq", "MultiCodebookVQ")}
+EXTRA_MODEL_KINDS: dict[str, tuple[str, str]] = {"mcq": ("ncodec.models.mcq", "MultiCodebookVQ"),
+                                                  "walloc": ("ncodec.models.walloc", "WaveletAutoencoder")}
 
 
 def build_model(config: dict[str, Any]) -> VariableRateImageModel:

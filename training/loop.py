@@ -99,6 +99,12 @@ def _family_options(args: argparse.Namespace) -> dict[str, Any]:
     if extra and args.codec != "mcq":
         raise UsageError("--codewords, --prior, --quantizer, --ecvq-weight, --transforms and --groups apply to "
                          f"--codec mcq, not {args.codec}")
+    if getattr(args, "wavelet_levels", None) is not None:
+        if args.codec != "walloc":
+            raise UsageError(f"--wavelet-levels applies to --codec walloc, not {args.codec}")
+        if not 1 <= args.wavelet_levels <= 4:
+            raise UsageError(f"--wavelet-levels must be 1-4, got {args.wavelet_levels}")
+        extra["wavelet_levels"] = int(args.wavelet_levels)
     return extra
 
 

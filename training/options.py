@@ -11,7 +11,7 @@ import argparse
 # The image model kinds ``ncodec train`` builds (``models.image.MODEL_CLASSES`` + the context model
 # + ``models.image.EXTRA_MODEL_KINDS``).
 TRAINABLE_KINDS = ["factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel",
-                   "checkerboard-channel-gmm", "mcq"]
+                   "checkerboard-channel-gmm", "mcq", "walloc"]
 # ``models.image.DEFAULT_LAMBDAS``: the default rate levels.
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 
@@ -39,6 +39,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "ones (seed them from a trained mean-scale model with scripts/mcq_init_from_msh.py, then "
                         "--init FILE --init-partial)")
     p.add_argument("--groups", type=int, default=None, help="mcq: channel groups (sub-codebooks) per stage (default 8)")
+    p.add_argument("--wavelet-levels", type=int, default=None,
+                   help="walloc: levels of the wavelet packet transform (default 3: 192 bands at 1/8 size)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
