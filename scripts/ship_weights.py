@@ -36,6 +36,10 @@ def main() -> int:
     p.add_argument("--seeded-from", default=None, metavar="FILE.ncw",
                    help="shipped weight file whose trained tensors seeded this run (e.g. mcq from the mean-scale "
                         "default): its manifest steps and time are recorded beside this run's")
+    p.add_argument("--half-transforms", action="store_true",
+                   help="store the g_a/g_s float weights as float16 (half the bytes; the repository's weight "
+                        "budget). The decoder computes in float32 as always; the integer tables are unchanged, "
+                        "and the shipped file is what results must be measured with")
     a = p.parse_args()
     seed = None
     if a.seeded_from:  # checked before anything is written
@@ -60,7 +64,15 @@ def main() -> int:
     else:
         model = build_model(ck["config"])
         model.load_state_dict(ck["model"])
-        sha = save_weights(model, path, meta=meta)
+        if a.half_transforms:
+            from ncodec.codecs.image import export_state, rewrite_weight_file
+
+            state = export_state(model, {**meta, "transforms_float16": True})
+            state["state_dict"] = {k: v.half() if v.dtype == torch.float32 and k.startswith(("g_a.", "g_s.")) else v
+                                   for k, v in state["state_dict"].items()}
+            sha = rewrite_weight_file(state, path)
+        else:
+            sha = save_weights(model, path, meta=meta)
     doc_all = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"models": []}
     entries = doc_all["models"]
     entries = [e for e in entries if e["file"] != a.name]
@@ -75,6 +87,7 @@ def main() -> int:
              "train_wall_s": round(float(ck.get("wall_s", 0.0)) + sum(float(c.get("wall_s", 0.0)) for c in priors), 1),
              "machine": a.machine,
              "qat": bool(ck.get("qat", False)),
+             "transforms_float16": bool(a.half_transforms),
              "size_bytes": path.stat().st_size}
     if seed is not None:
         entry["seeded_from"] = {k: seed[k] for k in ("file", "sha256", "steps", "train_wall_s") if k in seed}
