@@ -30,7 +30,7 @@ README = REPO / "README.md"
 BEGIN, END = "<!-- kodak-table:begin (scripts/kodak_results.py) -->", "<!-- kodak-table:end -->"
 ANCHOR = "anchor:kodak/vtm"
 # Shipped learned codecs first, then the classical baselines; lossless references last.
-CODECS = ["checkerboard-channel", "mean-scale-hyperprior", "jpeg", "webp", "avif", "jpeg-xl", "hevc-intra", "jpeg2000", "png",
+CODECS = ["checkerboard-channel", "mean-scale-hyperprior", "walloc", "jpeg", "webp", "avif", "jpeg-xl", "hevc-intra", "jpeg2000", "png",
           "webp-lossless"]
 PUBLISHED = ["vtm", "hm", "bpg_444_x265_ycbcr", "av1", "webp", "jpeg2000", "jpeg",
              "compressai-mbt2018-mean_mse_cuda", "compressai-bmshj2018-hyperprior_mse_cuda",
