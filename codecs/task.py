@@ -66,9 +66,12 @@ class TaskClassifierCodec:
         if not isinstance(state, dict) or state.get("kind") != TASK_KIND or state.get("format") != TASK_FORMAT:
             raise ModelMismatchError(f"{path} is not an ncodec task-codec weight file")
         cfg = state["config"]
-        self.model = SupervisedTaskCodec(channels=int(cfg["channels"]), width=int(cfg["width"]),
-                                         classes=int(cfg["classes"]), lambdas=tuple(cfg["lambdas"]),
-                                         encoder=str(cfg.get("encoder", "plain")))
+        try:
+            self.model = SupervisedTaskCodec(channels=int(cfg["channels"]), width=int(cfg["width"]),
+                                             classes=int(cfg["classes"]), lambdas=tuple(cfg["lambdas"]),
+                                             encoder=str(cfg.get("encoder", "plain")))
+        except ValueError as exc:  # an unknown encoder layout or widths
+            raise ModelMismatchError(f"{path}: {exc}") from None
         self.model.load_state_dict(state["state_dict"])
         self.model.eval()
         t = state["tables"]

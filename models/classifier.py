@@ -6,6 +6,14 @@ import torch
 from torch import nn
 
 
+FMNIST_MEAN, FMNIST_STD = 0.286, 0.353  # Fashion-MNIST pixel statistics on [0, 1]
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] -> the standardised input of ``SmallCNN.features``."""
+    return (x - FMNIST_MEAN) / FMNIST_STD
+
+
 def _block(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
@@ -21,4 +29,4 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) in [0, 1] -> (B, classes) logits."""
-        return self.head(self.features((x - 0.286) / 0.353))
+        return self.head(self.features(normalise(x)))

@@ -90,7 +90,12 @@ class SupervisedTaskCodec(nn.Module):
 
     def analysis(self, x: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
         """Tiles (B, 1, 28, 28) in [0, 1] -> gain-scaled latent (B, C, 1, 1), before rounding."""
-        x = (x - 0.286) / 0.353 if self.encoder_kind == "smallcnn" else x - 0.5  # the teacher's normalisation
+        if self.encoder_kind == "smallcnn":
+            from ncodec.models.classifier import normalise
+
+            x = normalise(x)  # the teacher's input
+        else:
+            x = x - 0.5
         return self.encoder(x) * self.gains(level)[0]
 
     def classify(self, y_hat: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:

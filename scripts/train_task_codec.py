@@ -146,7 +146,8 @@ def main() -> int:
         aux_opt.zero_grad()
         aux.backward()
         aux_opt.step()
-    meta = {"epochs": a.epochs, "encoder": a.encoder, "init_log_gain": a.init_log_gain, "steps": step, "train_s": round(wall, 1), "batch": a.batch, "lr": a.lr,
+    meta = {"epochs": a.epochs, "encoder": a.encoder, "init_log_gain": a.init_log_gain, "steps": step,
+            "train_s": round(wall, 1), "batch": a.batch, "lr": a.lr,
             "seed": a.seed, "teacher": "fmnist-cnn", "teacher_sha256": teacher_sha,
             "data": "Fashion-MNIST train images 0-54999; 55000-59999 validation",
             "validation": validate(model, val_x, val_y)}
