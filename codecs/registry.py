@@ -56,6 +56,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
               "WaLLoC-style codec: CDF 9/7 wavelet packet transform (3 levels) around a shallow autoencoder "
               "(about 1,300 multiply-adds per pixel to encode), factorized entropy bottleneck, variable rate; "
               "its latents feed compressed-domain models", _LEARNED_IMAGE_QUALITY, "learned-image", True),
+    CodecSpec("ocr-text", "image",
+              "OCR-oriented text-page codec: luma-only factorized-prior autoencoder trained on generated text "
+              "pages (fonts and text unlike the evaluation pages); decodes to a grey page, variable rate",
+              _LEARNED_IMAGE_QUALITY, "learned-image", True),
     CodecSpec("task-fmnist", "task",
               "supervised compression for Fashion-MNIST classification (Entropic Student): encoder, entropy "
               "bottleneck and student head trained jointly; decodes 28x28 greyscale tiles to class labels",

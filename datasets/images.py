@@ -48,14 +48,16 @@ def load_rgb(path: Path) -> torch.Tensor:
 
 
 class PatchSampler:
-    """Random square crops with horizontal/vertical flips from images held in memory as uint8."""
+    """Random square crops with horizontal/vertical flips (unless ``flips`` is false) from images held in
+    memory as uint8."""
 
-    def __init__(self, files: list[Path], patch_size: int, seed: int) -> None:
+    def __init__(self, files: list[Path], patch_size: int, seed: int, flips: bool = True) -> None:
         self.images = [load_rgb(p) for p in files]
         small = [str(p) for p, im in zip(files, self.images) if min(im.shape[1:]) < patch_size]
         if small:
             raise UnsupportedInputError(f"images smaller than the patch size {patch_size}: {small[:3]}")
         self.patch_size = patch_size
+        self.flips = flips
         self.generator = torch.Generator().manual_seed(seed)
 
     def sample(self, batch_size: int) -> torch.Tensor:
@@ -68,7 +70,7 @@ class PatchSampler:
             top = int(torch.randint(im.shape[1] - p + 1, (1,), generator=self.generator))
             left = int(torch.randint(im.shape[2] - p + 1, (1,), generator=self.generator))
             crop = im[:, top:top + p, left:left + p]
-            flips = torch.randint(2, (2,), generator=self.generator).tolist()
+            flips = torch.randint(2, (2,), generator=self.generator).tolist() if self.flips else [0, 0]
             if flips[0]:
                 crop = crop.flip(2)
             if flips[1]:

@@ -117,3 +117,122 @@ def generate_pages(out_dir: str | Path, count: int = 10, seed: int = 0, width: i
         png.with_suffix(".txt").write_text(text, encoding="utf-8")
         paths.append(png)
     return paths
+
+
+# Training pages for the OCR codec (``ocr-text``) differ from the evaluation pages above in every
+# respect a codec could overfit to: other typefaces (GNU FreeFont, Carlito, Caladea and the URW base-35
+# families: Debian's fonts-freefont-ttf, fonts-crosextra-carlito, fonts-crosextra-caladea and
+# fonts-urw-base35; none of DejaVu or Liberation), other text (the licence texts Debian ships in
+# /usr/share/common-licenses plus random numbers and codes, never ``text/corpus.txt``), sizes drawn from
+# 13-40 px instead of six fixed sizes, and backgrounds and ink colours drawn at random per page.
+TRAIN_FONT_GLOBS = ("/usr/share/fonts/truetype/freefont/Free*.ttf", "/usr/share/fonts/truetype/crosextra/*.ttf",
+                    "/usr/share/fonts/opentype/urw-base35/*.otf")
+TRAIN_TEXT_DIR = Path("/usr/share/common-licenses")
+TRAIN_TEXT_FILES = ("Apache-2.0", "GPL-3", "LGPL-2.1", "MPL-2.0", "GFDL-1.3", "Artistic", "CC0-1.0")
+_SYMBOL_FONTS = ("StandardSymbolsPS", "D050000L", "Z003")  # symbol and dingbat faces draw no Latin text
+
+
+def training_fonts() -> list[Path]:
+    """The training-page fonts found on this system (disjoint from ``FONT_FILES``), in a fixed order."""
+    import glob
+
+    found = sorted(Path(p) for pattern in TRAIN_FONT_GLOBS for p in glob.glob(pattern))
+    return [p for p in found if not p.name.startswith(_SYMBOL_FONTS) and p.name not in FONT_FILES]
+
+
+def training_words() -> list[str]:
+    """The words of the training text (Debian's licence texts), in file order."""
+    words: list[str] = []
+    for name in TRAIN_TEXT_FILES:
+        path = TRAIN_TEXT_DIR / name
+        if path.is_file():
+            words += path.read_text(encoding="utf-8", errors="replace").split()
+    if not words:
+        raise MissingDependencyError(f"no training text found in {TRAIN_TEXT_DIR} (Debian's base-files)")
+    return words
+
+
+def _random_token(rng: np.random.Generator) -> str:
+    """A number, date, amount or code: the digits and symbols licence texts rarely contain."""
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        return f"{rng.integers(0, 100000):,}"
+    if kind == 1:
+        return f"{rng.integers(1, 29)}/{rng.integers(1, 13)}/{rng.integers(1900, 2100)}"
+    if kind == 2:
+        return f"${rng.integers(0, 10000)}.{rng.integers(0, 100):02d}"
+    letters = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+    return "".join(letters[int(i)] for i in rng.integers(0, len(letters), int(rng.integers(3, 9))))
+
+
+def _training_background(width: int, height: int, rng: np.random.Generator) -> tuple[Image.Image, tuple]:
+    """A random light background (flat, tinted, grainy, blotchy or graded) and a dark ink colour."""
+    base = rng.uniform(205, 255, 3).astype(np.float32)
+    img = np.broadcast_to(base, (height, width, 3)).astype(np.float32)
+    if rng.random() < 0.4:  # a linear grade in a random direction
+        other = rng.uniform(185, 255, 3).astype(np.float32)
+        angle = rng.uniform(0, 2 * np.pi)
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        t = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)
+        t = ((t - t.min()) / max(1e-6, float(t.max() - t.min())))[..., None]
+        img = img * (1 - t) + other * t
+    if rng.random() < 0.5:  # grain
+        img = img + rng.normal(0, rng.uniform(1, 9), (height, width, 1)).astype(np.float32)
+    if rng.random() < 0.4:  # soft blotches
+        cell = int(rng.integers(20, 80))
+        coarse = rng.normal(0, rng.uniform(2, 8), (max(2, height // cell), max(2, width // cell))).astype(np.float32)
+        img = img + np.asarray(Image.fromarray(coarse, mode="F").resize((width, height), Image.BICUBIC))[..., None]
+    ink = tuple(int(v) for v in rng.uniform(0, 120, 3))
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8)), ink
+
+
+def render_training_page(seed: int, width: int = 1024, height: int = 1280, fonts: list[Path] | None = None,
+                         words: list[str] | None = None) -> tuple[np.ndarray, str]:
+    """One training page for the OCR codec: (uint8 RGB image, its text, one line per rendered line)."""
+    fonts = fonts if fonts is not None else training_fonts()
+    if not fonts:
+        raise MissingDependencyError("no training fonts found: install Debian's fonts-freefont-ttf "
+                                     "fonts-crosextra-carlito fonts-crosextra-caladea fonts-urw-base35")
+    words = words if words is not None else training_words()
+    rng = np.random.default_rng(10_000_019 + seed)
+    page, ink = _training_background(width, height, rng)
+    draw = ImageDraw.Draw(page)
+    start = int(rng.integers(0, len(words)))
+    margin = int(rng.integers(20, 120))
+    y, truth = int(rng.integers(20, 120)), []
+    while True:  # paragraphs until the page is full
+        font = ImageFont.truetype(str(fonts[int(rng.integers(0, len(fonts)))]), int(rng.integers(13, 41)))
+        size = font.size
+        block = []
+        for _ in range(int(rng.integers(10, 80))):
+            block.append(_random_token(rng) if rng.random() < 0.08 else words[start % len(words)])
+            start += 1
+        line_height = int(size * rng.uniform(1.15, 1.8))
+        lines = _wrap(draw, block, font, width - 2 * margin)
+        colour = ink if rng.random() < 0.8 else tuple(int(v) for v in rng.uniform(0, 160, 3))
+        indent = int(rng.integers(0, 60))
+        for line in lines:  # the page ends inside a paragraph, as a real page does
+            if y + line_height > height - 20:
+                return np.asarray(page), "\n".join(truth) + "\n"
+            draw.text((margin + indent, y), line, fill=colour, font=font)
+            truth.append(line)
+            y += line_height
+            indent = 0
+        y += int(size * rng.uniform(0.3, 1.5))
+    return np.asarray(page), "\n".join(truth) + "\n"
+
+
+def generate_training_pages(out_dir: str | Path, count: int = 120, seed: int = 0, width: int = 1024,
+                            height: int = 1280) -> list[Path]:
+    """Write ``count`` training pages (``train-NNNN.png`` + ``.txt``) into ``out_dir``; returns the PNGs."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fonts, words = training_fonts(), training_words()
+    paths = []
+    for i in range(count):
+        image, text = render_training_page(seed * 100_000 + i, width, height, fonts, words)
+        png = out / f"train-{i:04d}.png"
+        Image.fromarray(image).save(png, optimize=False)
+        png.with_suffix(".txt").write_text(text, encoding="utf-8")
+        paths.append(png)
+    return paths

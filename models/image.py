@@ -303,7 +303,8 @@ MODEL_CLASSES: dict[str, type[VariableRateImageModel]] = {
 
 # kind -> (module, class) of image models outside this file; each class has ``from_config(config)``.
 EXTRA_MODEL_KINDS: dict[str, tuple[str, str]] = {"mcq": ("ncodec.models.mcq", "MultiCodebookVQ"),
-                                                  "walloc": ("ncodec.models.walloc", "WaveletAutoencoder")}
+                                                  "walloc": ("ncodec.models.walloc", "WaveletAutoencoder"),
+                                                  "ocr-text": ("ncodec.models.textcodec", "TextPageCodec")}
 
 
 def build_model(config: dict[str, Any]) -> VariableRateImageModel:

@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 # System packages for `ncodec perception` (OCR engine, fonts for the test pages, Fashion-MNIST,
-# OpenCV's GL runtime) and for open3d (libusb). Installed when this runs as root with apt; otherwise say what is missing:
+# OpenCV's GL runtime), the OCR codec's training pages (fonts unlike the test pages') and for open3d (libusb). Installed when this runs as root with apt; otherwise say what is missing:
 # the perception tests that need them skip with that reason.
-SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng dataset-fashion-mnist fonts-dejavu-core fonts-liberation2 libgl1 libusb-1.0-0"
+SYSTEM_PACKAGES="tesseract-ocr tesseract-ocr-eng dataset-fashion-mnist fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf fonts-crosextra-carlito fonts-crosextra-caladea fonts-urw-base35 libgl1 libusb-1.0-0"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     if ! dpkg -s $SYSTEM_PACKAGES >/dev/null 2>&1; then
         { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \

@@ -153,7 +153,8 @@ def run_training(args: argparse.Namespace,
     config = model.config()  # complete (e.g. the context model's default slices)
     if args.patch_size % model.downsample:
         raise UnsupportedInputError(f"--patch-size must be a multiple of {model.downsample} for {args.codec}")
-    sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1 + 1000 * rank)
+    sampler = PatchSampler(train_files, args.patch_size, seed=args.seed + 1 + 1000 * rank,
+                           flips=not getattr(args, "no_flips", False))
     if args.init and not args.resume:
         if not Path(args.init).is_file():
             raise UnsupportedInputError(f"--init: no such file {args.init}")

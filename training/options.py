@@ -11,7 +11,7 @@ import argparse
 # The image model kinds ``ncodec train`` builds (``models.image.MODEL_CLASSES`` + the context model
 # + ``models.image.EXTRA_MODEL_KINDS``).
 TRAINABLE_KINDS = ["factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel",
-                   "checkerboard-channel-gmm", "mcq", "walloc"]
+                   "checkerboard-channel-gmm", "mcq", "ocr-text", "walloc"]
 # ``models.image.DEFAULT_LAMBDAS``: the default rate levels.
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250)
 
@@ -43,6 +43,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="walloc: levels of the wavelet packet transform (default 3: 192 bands at 1/8 size)")
     p.add_argument("--data", default=None,
                    help="training image folder or NAME:SPLIT, e.g. clic:train (default: $NCODEC_DATA/photos-train)")
+    p.add_argument("--no-flips", action="store_true",
+                   help="train without the random horizontal/vertical patch flips (text pages: glyphs keep "
+                        "their orientation)")
     p.add_argument("--val-count", type=int, default=2, help="last N images of the folder are held out")
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
     p.add_argument("--steps", type=int, default=100000)
