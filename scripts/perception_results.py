@@ -36,8 +36,14 @@ CODECS = {  # five rates each (the lossless references: one); the first three ar
     "png": "9",
     "webp-lossless": "50",
     "task-fmnist": "1,2,3,4,5",  # the task codec (issue 21): decodes classes, classification only
+    "ocr-text": "1,2,3,4,5",  # the OCR codec (issue 21): luma-only, trained on text pages
 }
-TASK_ONLY = {"task-fmnist": "classify"}  # codecs that serve one task
+TASK_ONLY = {"task-fmnist": "classify", "ocr-text": "ocr"}  # codecs that serve one task
+# Extra low-rate OCR points for the classical codecs that stay accurate longest, so that their CER curves
+# reach the rates where the OCR codec works (results/perception/ocr-lowrate/CODEC.json).
+OCR_LOWRATE = {"jpeg-xl": "1,3,5,7,10", "hevc-intra": "51,50,49,48", "avif": "1,3,5,7"}
+CLASSICAL = ("jpeg", "webp", "avif", "jpeg-xl", "hevc-intra", "jpeg2000")
+OCR_TARGETS = (0.02, 0.01, 0.005)  # CER at which the rates are compared
 TASKS = {
     "ocr": {"data": str(DATA / "pages"), "metric": "cer", "args": ["--engine", "rapidocr"],
             "title": "OCR (RapidOCR) on rendered pages: character error rate and PSNR-RGB vs bits per pixel"},
@@ -51,6 +57,10 @@ TASKS = {
 
 def result_path(task: str, codec: str) -> Path:
     return OUT / f"{task}-{codec}.json"
+
+
+def lowrate_path(codec: str) -> Path:
+    return OUT / "ocr-lowrate" / f"{codec}.json"
 
 
 def run_all(tasks: list[str], codecs: list[str]) -> None:
@@ -71,6 +81,16 @@ def run_all(tasks: list[str], codecs: list[str]) -> None:
                            "-o", str(out), "--no-progress", *spec["args"]])
             if code != 0:
                 raise SystemExit(f"{task} through {codec} failed with exit code {code}")
+    for codec in (c for c in codecs if c in OCR_LOWRATE and "ocr" in tasks):
+        out = lowrate_path(codec)
+        if out.exists():
+            print(f"kept {out.relative_to(REPO)}")
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        code = ncodec(["perception", TASKS["ocr"]["data"], "--task", "ocr", "--codec", codec, "--qualities",
+                       OCR_LOWRATE[codec], "-o", str(out), "--no-progress", *TASKS["ocr"]["args"]])
+        if code != 0:
+            raise SystemExit(f"low-rate ocr through {codec} failed with exit code {code}")
 
 
 def table() -> str:
@@ -111,6 +131,7 @@ def table() -> str:
                          f"{pairs[0][0]:.3f}–{pairs[-1][0]:.3f} | "
                          + ", ".join(f"{v:.4f}" for _, v in pairs) + f" | {bd} |")
     lines += task_codec_lines()
+    lines += ocr_codec_lines()
     note = ("Every number comes from decoded real bitstreams; `original` is the metric on the uncompressed inputs "
             "(faces: 1 by construction, the detector's own detections are the pseudo ground truth). BD-rate at "
             "equal task metric (PCHIP) against JPEG; n/a where the curves do not overlap or are not monotonic.")
@@ -177,6 +198,89 @@ def matched_at_jpeg_best(task: dict, curves: dict, pixels: int) -> list[str]:
             f"(its cheapest point at or above it); " + ", ".join(cells) + "."]
 
 
+def ocr_points(codec: str) -> list[tuple[float, float]]:
+    """(bpp, CER) of every OCR result of a codec: its five rates plus its low-rate file, sorted by bpp."""
+    points = []
+    for path in (result_path("ocr", codec), lowrate_path(codec)):
+        if path.exists():
+            r = json.loads(path.read_text())["results"]
+            points += list(zip(r["bpp"], r["cer"]))
+    return sorted(points)
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The operational front: the points with a lower CER than every cheaper point."""
+    front: list[tuple[float, float]] = []
+    for bpp, cer in sorted(points):
+        if not front or cer < front[-1][1]:
+            front.append((bpp, cer))
+    return front
+
+
+def rate_at(front: list[tuple[float, float]], cer: float) -> float | None:
+    """bpp a codec needs for ``cer`` on its front (log-log interpolation); None outside its CER range."""
+    import numpy as np
+
+    if len(front) < 2 or not front[-1][1] <= cer <= front[0][1]:
+        return None
+    log_cer = [np.log(c) for _, c in front][::-1]  # increasing
+    log_bpp = [np.log(b) for b, _ in front][::-1]
+    return float(np.exp(np.interp(np.log(cer), log_cer, log_bpp)))
+
+
+def bd_rate_cer(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Average bpp difference (percent) of ``test`` vs ``anchor`` at equal CER: log bpp interpolated
+    piecewise-linearly in log CER on each front, averaged over their common CER range (the fronts are
+    monotonic where the raw CER curves are not: OCR noise near the originals' own CER)."""
+    import numpy as np
+
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    lo = max(min(c for _, c in anchor), min(c for _, c in test))
+    hi = min(max(c for _, c in anchor), max(c for _, c in test))
+    if not lo < hi:
+        return None
+    grid = np.exp(np.linspace(np.log(lo), np.log(hi), 200))
+    diff = np.mean([np.log(rate_at(test, c)) - np.log(rate_at(anchor, c)) for c in grid])
+    return float((np.exp(diff) - 1.0) * 100.0)
+
+
+def ocr_codec_lines() -> list[str]:
+    """The OCR codec against every codec: bpp needed for a few CER targets on each operational front, and
+    BD-rate at equal CER; the best classical codec is the one the OCR codec gains least against."""
+    if not result_path("ocr", "ocr-text").exists():
+        return []
+    ours = pareto(ocr_points("ocr-text"))
+    others = [c for c in CODECS if c not in TASK_ONLY and c not in ("png", "webp-lossless")
+              and result_path("ocr", c).exists()]
+    out = ["", "| OCR: codec | points (low-rate extra) | " + " | ".join(f"bpp at CER {t:.1%}" for t in OCR_TARGETS)
+           + " | `ocr-text` BD-rate at equal CER |", "|---|---|" + "---|" * len(OCR_TARGETS) + "---|"]
+    best: tuple[str, float] | None = None
+    for codec in ["ocr-text", *others]:
+        points = ocr_points(codec)
+        front = pareto(points)
+        extra = len(json.loads(lowrate_path(codec).read_text())["results"]["bpp"]) if lowrate_path(codec).exists() else 0
+        cells = []
+        for target in OCR_TARGETS:
+            rate = rate_at(front, target)
+            if rate is not None:
+                cells.append(f"{rate:.3f}")
+            else:
+                cells.append("not reached" if target < front[-1][1] else f"< {front[0][0]:.3f}")
+        bd = "—"
+        if codec != "ocr-text":
+            value = bd_rate_cer(front, ours)
+            bd = "n/a (no common CER range)" if value is None else f"{value:+.1f} %"
+            if value is not None and codec in CLASSICAL and (best is None or value > best[1]):
+                best = (codec, value)
+        out.append(f"| `{codec}` | {len(points)} ({extra}) | " + " | ".join(cells) + f" | {bd} |")
+    if best is not None:
+        out += ["", f"OCR codec against the best classical codec at equal CER (`{best[0]}`, the one it gains least "
+                f"against): BD-rate {best[1]:+.1f} %. Fronts are each codec's operational points with a lower CER "
+                "than every cheaper point; rates interpolated log-log."]
+    return out
+
+
 def plots() -> None:
     from ncodec.evaluation.plot import plot_rd
 
@@ -187,14 +291,14 @@ def plots() -> None:
                     title=f"{spec['title']} (real bitstreams)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", action="store_true", help="run the evaluations that have no result file yet")
     p.add_argument("--check", action="store_true", help="fail if the README table differs from the JSON")
     p.add_argument("--plot-only", action="store_true", help="only redraw the plots from the JSON (README untouched)")
     p.add_argument("--tasks", default=",".join(TASKS), help="with --run: which tasks (default all)")
     p.add_argument("--codecs", default=",".join(CODECS), help="with --run: which codecs (default all)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.run:
         run_all([t for t in a.tasks.split(",") if t], [c for c in a.codecs.split(",") if c])
     if a.plot_only:

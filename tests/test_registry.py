@@ -20,5 +20,5 @@ def test_registry_descriptions_and_modalities_match_the_implementations():
         assert spec.modality == impl.modality, name
     learned = {n for n, s in REGISTRY.items() if s.family == "learned-image"}
     assert learned == {"factorized", "hyperprior", "mean-scale-hyperprior", "checkerboard-channel",
-                       "checkerboard-channel-gmm", "mcq", "walloc"}
+                       "checkerboard-channel-gmm", "mcq", "ocr-text", "walloc"}
     assert set(REGISTRY) == set(implementations) | learned
