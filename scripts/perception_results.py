@@ -41,7 +41,7 @@ CODECS = {  # five rates each (the lossless references: one); the first three ar
 TASK_ONLY = {"task-fmnist": "classify", "ocr-text": "ocr"}  # codecs that serve one task
 # Extra low-rate OCR points for the classical codecs that stay accurate longest, so that their CER curves
 # reach the rates where the OCR codec works (results/perception/ocr-lowrate/CODEC.json).
-OCR_LOWRATE = {"jpeg-xl": "1,3,5,7,10", "hevc-intra": "51,50,49,48", "avif": "1,3,5,7"}
+OCR_LOWRATE = {"jpeg-xl": "1,4,7", "hevc-intra": "51,48", "avif": "5,15,20"}
 CLASSICAL = ("jpeg", "webp", "avif", "jpeg-xl", "hevc-intra", "jpeg2000")
 OCR_TARGETS = (0.02, 0.01, 0.005)  # CER at which the rates are compared
 TASKS = {
