@@ -40,7 +40,14 @@ def main() -> int:
                    help="store the g_a/g_s float weights as float16 (half the bytes; the repository's weight "
                         "budget). The decoder computes in float32 as always; the integer tables are unchanged, "
                         "and the shipped file is what results must be measured with")
+    p.add_argument("--data-manifest", default=None, metavar="FILE.json",
+                   help="manifest of the training data (sha256 of every file) recorded beside the weights; "
+                        "default datasets/manifests/photos-train.json (e.g. ocr-train-pages.json for ocr-text)")
     a = p.parse_args()
+    data_manifest = (Path(a.data_manifest) if a.data_manifest
+                     else Path(__file__).resolve().parents[1] / "datasets" / "manifests" / "photos-train.json")
+    if a.data_manifest and not data_manifest.is_file():  # checked before anything is written
+        raise SystemExit(f"error: --data-manifest {a.data_manifest} does not exist")
     seed = None
     if a.seeded_from:  # checked before anything is written
         from ncodec.fileutil import sha256_file
@@ -114,10 +121,10 @@ def main() -> int:
             entry["kodak_results"] = a.kodak
         else:
             entry["kodak"] = doc.get("codec_points")
-    data_manifest = Path(__file__).resolve().parents[1] / "datasets" / "manifests" / "photos-train.json"
     if data_manifest.exists():
         from ncodec.fileutil import sha256_file
 
+        entry["data_manifest"] = data_manifest.name
         entry["data_manifest_sha256"] = sha256_file(data_manifest)
     entries.append(entry)
     doc_all["models"] = entries  # other keys (task_models) are kept

@@ -61,3 +61,21 @@ def test_manifest_matches_files():
     for e in json.loads(MANIFEST.read_text()).get("task_models", []):
         total += (WEIGHTS_DIR / e["file"]).stat().st_size
     assert total < 60 * 10**6  # every shipped weight file together: under 60 MB
+
+
+def test_ship_weights_refuses_a_missing_data_manifest(tmp_path):
+    """A mistyped --data-manifest ends in one line before anything is read or written."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    manifest = repo / "models" / "weights" / "manifest.json"
+    before = manifest.read_bytes()
+    proc = subprocess.run([sys.executable, str(repo / "scripts" / "ship_weights.py"), str(tmp_path / "none.pt"),
+                           "--name", "never.ncw", "--data-manifest", str(tmp_path / "missing.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [f"error: --data-manifest {tmp_path / 'missing.json'} does not exist"]
+    assert manifest.read_bytes() == before
+    assert not (repo / "models" / "weights" / "never.ncw").exists()
