@@ -32,6 +32,25 @@ def small_model(kind: str, seed: int = 0, N: int = 16, M: int = 24, **config):
     return model.eval()
 
 
+def round_trip_through_container(codec: LearnedImageCodec, images: dict[str, np.ndarray], backend: str,
+                                 qualities=(1.0, 3.0)) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    """Encode each image at each quality, pack and unpack the container, check the decoded latents are
+    the encoder's exactly, decode; returns (name, input, output, section bytes) in quality order."""
+    from ncodec.codecs import container
+
+    results = []
+    for quality in qualities:
+        for name, img in images.items():
+            enc = codec.compress(img, quality=quality, backend=backend)
+            header, sections = container.unpack(container.pack(enc.header, enc.sections))
+            latents, _, _ = codec.decompress_latents(header, sections)
+            assert all(np.array_equal(a["y"], b["y"]) for a, b in zip(enc.latents, latents)), name
+            out = codec.decompress(header, sections)
+            assert out.dtype == np.uint8, name
+            results.append((name, img, out, sum(len(s) for s in enc.sections)))
+    return results
+
+
 @pytest.fixture(scope="session")
 def small_codecs() -> dict[str, LearnedImageCodec]:
     return {kind: LearnedImageCodec.from_model(small_model(kind)) for kind in KINDS}

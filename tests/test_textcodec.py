@@ -9,12 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ncodec.codecs import container
 from ncodec.codecs.image import LearnedImageCodec, save_weights
 from ncodec.datasets import textpages
 from ncodec.datasets.images import PatchSampler
 
-from conftest import small_model
+from conftest import round_trip_through_container, small_model
 
 
 def test_training_pages_share_no_font_or_text_with_the_evaluation_pages():
@@ -69,18 +68,12 @@ def test_ocr_text_round_trips_real_images_to_grey_with_exact_latents(backend, as
     save_weights(model, tmp_path / "w.ncw")
     codec = LearnedImageCodec.from_file(tmp_path / "w.ncw")
     assert codec.name == "ocr-text"
-    sizes = []
-    for quality in (1.0, 3.0):
-        for name, img in asset_images.items():
-            enc = codec.compress(img, quality=quality, backend=backend)
-            header, sections = container.unpack(container.pack(enc.header, enc.sections))
-            latents, _, _ = codec.decompress_latents(header, sections)
-            assert all(np.array_equal(a["y"], b["y"]) for a, b in zip(enc.latents, latents)), name
-            out = codec.decompress(header, sections)
-            assert out.shape[:2] == img.shape[:2] and out.dtype == np.uint8, name
-            if out.ndim == 3:
-                assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2]), name
-            sizes.append(sum(len(s) for s in enc.sections))
+    results = round_trip_through_container(codec, asset_images, backend)
+    for name, img, out, _ in results:
+        assert out.shape[:2] == img.shape[:2], name
+        if out.ndim == 3:
+            assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2]), name
+    sizes = [size for *_, size in results]
     half = len(sizes) // 2
     assert sum(sizes[half:]) > sum(sizes[:half])  # the higher rate level spends more bytes
 
