@@ -236,3 +236,46 @@ def generate_training_pages(out_dir: str | Path, count: int = 120, seed: int = 0
         png.with_suffix(".txt").write_text(text, encoding="utf-8")
         paths.append(png)
     return paths
+
+
+def text_patches(photos: list[np.ndarray], count: int, seed: int, fonts: list[Path], words: list[str],
+                 size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A balanced text/no-text set: (``count`` uint8 RGB patches (count, size, size, 3), labels 1 = text).
+
+    Each patch is a crop of a random photo (side 1-3x ``size``, resized to ``size``); half of them get
+    one to three words drawn over it in a random font of ``fonts`` (9-28 px), dark or light against the
+    local background, partly transparent, anywhere from fully inside to half outside the patch. The
+    photos themselves may hold a little natural text (signs), which stays labelled "no text".
+    """
+    if not fonts:
+        raise MissingDependencyError("no fonts for the text patches: install Debian's fonts-dejavu-core "
+                                     "fonts-liberation2 (evaluation) and fonts-freefont-ttf (training)")
+    rng = np.random.default_rng(20_000_003 + seed)
+    labels = np.zeros(count, np.uint8)
+    labels[rng.permutation(count)[: count // 2]] = 1
+    out = np.empty((count, size, size, 3), np.uint8)
+    for i in range(count):
+        photo = photos[int(rng.integers(0, len(photos)))]
+        h, w = photo.shape[:2]
+        side = int(rng.integers(size, min(3 * size, h, w) + 1))
+        y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        patch = Image.fromarray(photo[y0:y0 + side, x0:x0 + side]).resize((size, size), Image.LANCZOS)
+        if labels[i]:
+            font = ImageFont.truetype(str(fonts[int(rng.integers(0, len(fonts)))]), int(rng.integers(9, 29)))
+            start = int(rng.integers(0, len(words)))
+            text = " ".join(words[(start + k) % len(words)] for k in range(int(rng.integers(1, 4))))
+            draw = ImageDraw.Draw(patch)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            tw, th = right - left, bottom - top
+            x = int(rng.integers(-tw // 2, max(1 - tw // 2, size - tw // 2))) - left
+            y = int(rng.integers(-th // 4, max(1 - th // 4, size - 3 * th // 4))) - top
+            luma = float(np.asarray(patch.convert("L"), np.float32).mean())
+            ink = rng.uniform(0, 70, 3) if luma > 128 else rng.uniform(185, 255, 3)
+            if rng.random() < 0.2:
+                ink = rng.uniform(0, 255, 3)
+            layer = Image.new("RGBA", patch.size, (0, 0, 0, 0))
+            alpha = int(rng.integers(150, 256))
+            ImageDraw.Draw(layer).text((x, y), text, font=font, fill=(*[int(v) for v in ink], alpha))
+            patch = Image.alpha_composite(patch.convert("RGBA"), layer).convert("RGB")
+        out[i] = np.asarray(patch)
+    return out, labels

@@ -36,6 +36,24 @@ def test_training_pages_share_no_font_or_text_with_the_evaluation_pages():
                                                                     words=words)[0])
 
 
+
+def test_text_patches_are_balanced_reproducible_and_carry_the_words(tmp_path):
+    """The compressed-domain text/no-text set: half the patches carry text, the same seed gives the same
+    patches, and a text patch differs from the photo crop it was drawn on only by the words."""
+    fonts = textpages.available_fonts()
+    if not fonts:
+        pytest.skip("evaluation fonts not installed (Debian fonts-dejavu-core fonts-liberation2)")
+    rows, cols = np.mgrid[0:200, 0:240]
+    photo = np.stack([rows, cols, (rows + cols) // 2], axis=-1).astype(np.uint8)
+    words = ["alpha", "beta", "gamma", "delta"]
+    patches, labels = textpages.text_patches([photo], 24, 5, fonts, words, size=48)
+    again, labels_again = textpages.text_patches([photo], 24, 5, fonts, words, size=48)
+    assert patches.shape == (24, 48, 48, 3) and patches.dtype == np.uint8
+    assert np.array_equal(patches, again) and np.array_equal(labels, labels_again) and int(labels.sum()) == 12
+    # the photo is a smooth ramp: only drawn strokes make large jumps between neighbouring pixels
+    jumps = np.abs(np.diff(patches.astype(np.int16), axis=2)).max(axis=(1, 2, 3))
+    assert bool((jumps[labels == 1] > 40).all()) and bool((jumps[labels == 0] <= 8).all())
+
 def test_patch_sampler_without_flips_keeps_orientation(tmp_path):
     rows, cols = np.mgrid[0:120, 0:100]
     img = np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
