@@ -240,7 +240,7 @@ def bd_rate_cer(anchor: list[tuple[float, float]], test: list[tuple[float, float
     hi = min(max(c for _, c in anchor), max(c for _, c in test))
     if not lo < hi:
         return None
-    grid = np.exp(np.linspace(np.log(lo), np.log(hi), 200))
+    grid = np.clip(np.exp(np.linspace(np.log(lo), np.log(hi), 200)), lo, hi)  # exp(log x) may leave [lo, hi]
     diff = np.mean([np.log(rate_at(test, c)) - np.log(rate_at(anchor, c)) for c in grid])
     return float((np.exp(diff) - 1.0) * 100.0)
 
