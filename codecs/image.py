@@ -461,14 +461,13 @@ class LearnedImageCodec:
     def _integer_pixels(self, header: Header, latents: list[dict[str, np.ndarray]],
                         tiles: list[tuple[int, int, int, int]], q: float,
                         maps: list[np.ndarray] | None) -> np.ndarray:
-        from ncodec.codecs.intsynth import integer_latent
-
         executor = self.integer_synthesis()
         channels, h, w = header.shape
         result = np.empty((h, w, 3), dtype=np.uint8)
         for i, (lat, (top, left, th, tw)) in enumerate(zip(latents, tiles)):
             quality = q if maps is None else maps[i]  # a quality map's cell qualities (0.01 grid)
-            result[top:top + th, left:left + tw] = executor(integer_latent(lat), quality)[:th, :tw]
+            pixels = executor(self.latent.synthesis_input(lat), self.latent.synthesis_quality(quality))
+            result[top:top + th, left:left + tw] = pixels[:th, :tw]
         if channels == 1:
             return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return result

@@ -46,10 +46,68 @@ def save_program(program: dict[str, Any], base_codec: str, base_sha256: str, pat
     return hashlib.sha256(data).hexdigest()
 
 
+def save_derived_program(derived_from: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
+                         meta: dict[str, Any] | None = None) -> str:
+    """Write an integer-synthesis file that holds no program of its own but how to derive it from another
+    integer-synthesis file beside it (``derive_program``): ``derived_from`` = {"file", "sha256",
+    "quality", "channel_order"}. For weights whose g_s is another codec's g_s with one quality's inverse
+    gains folded in and its input channels permuted (mcq seeded from the mean-scale default)."""
+    import hashlib
+
+    from ncodec.codecs.imageio import atomic_write_bytes
+
+    keys = {"file", "sha256", "quality", "channel_order"}
+    if set(derived_from) != keys:
+        raise ValueError(f"derived_from needs exactly {sorted(keys)}")
+    buf = io.BytesIO()
+    torch.save({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
+                "base_sha256": base_sha256, "derived_from": dict(derived_from), "meta": dict(meta or {})}, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def derive_program(base_program: dict[str, Any], order: torch.Tensor, quality: float) -> dict[str, Any]:
+    """``base_program`` run on a latent whose channel i is the base latent's channel ``order[i]`` at the
+    fixed ``quality``: the first layer's input channels permuted and a single-row input-multiplier table
+    (its quality 1), the same integers as the base program at ``quality`` on the un-permuted latent."""
+    from ncodec.models.intsynth import check_bounds, quality_index
+
+    order = torch.as_tensor(order, dtype=torch.int64)
+    m = base_program["conv0.weight"].shape[1]
+    if order.shape != (m,) or not torch.equal(torch.sort(order).values, torch.arange(m)):
+        raise ModelMismatchError("a derived integer synthesis needs a permutation of the latent channels")
+    program = dict(base_program)
+    row = base_program["input_mult"][quality_index(float(quality), int(base_program["levels"]))]
+    program["input_mult"] = row[order].reshape(1, -1).clone()
+    program["levels"] = 1
+    program["conv0.weight"] = base_program["conv0.weight"][:, order].contiguous()
+    check_bounds(program)
+    return program
+
+
+def _derived(path: Path, source: Any, part: str) -> dict[str, Any] | None:
+    """The program of a derived integer-synthesis file (``save_derived_program``), from the file it names
+    in the same folder, checked by sha256."""
+    import hashlib
+
+    if part == "analysis":
+        return None
+    if not isinstance(source, dict) or not {"file", "sha256", "quality", "channel_order"} <= set(source):
+        raise ModelMismatchError(f"{path}: malformed derived_from")
+    base_path = path.parent / Path(str(source["file"])).name
+    if not base_path.exists() or hashlib.sha256(base_path.read_bytes()).hexdigest() != source["sha256"]:
+        raise ModelMismatchError(f"{path} derives from {source['file']} (sha256 {str(source['sha256'])[:16]}…), "
+                                 "which is missing or differs")
+    base = load_program(base_path)
+    assert base is not None
+    return derive_program(base, torch.as_tensor(source["channel_order"]), float(source["quality"]))
+
+
 def load_program(path: str | Path, base_sha256: str | None = None, part: str = "program") -> dict[str, Any] | None:
     """The synthesis program (``part="program"``) or the encoder's analysis program (``"analysis"``,
-    None if the file has none) of an integer-synthesis file; one-line ncodec errors for a missing,
-    foreign or mismatched file."""
+    None if the file has none) of an integer-synthesis file, derived ones included; one-line ncodec
+    errors for a missing, foreign or mismatched file."""
     from ncodec.codecs.image import read_weight_file
     from ncodec.models.intsynth import PROGRAM_VERSION, check_bounds
 
@@ -59,6 +117,8 @@ def load_program(path: str | Path, base_sha256: str | None = None, part: str = "
     if base_sha256 is not None and state["base_sha256"] != base_sha256:
         raise ModelMismatchError(f"{path} was built for weights {state['base_sha256'][:16]}…, "
                                  f"the codec has {base_sha256[:16]}…")
+    if "derived_from" in state and "program" not in state:
+        return _derived(Path(path), state["derived_from"], part)
     program = state.get(part)
     if program is None and part == "analysis":
         return None

@@ -86,6 +86,18 @@ class LatentCodec(ABC):
                metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
         """One tile's sections -> the same integer latents (BitstreamError on garbage)."""
 
+    def synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
+        """What the integer synthesis (``codecs/intsynth.py``) reads: the latent in units of 2**-8;
+        for the scalar families the exact integers 256*symbol + mean (int64)."""
+        from ncodec.codecs.intsynth import integer_latent
+
+        return integer_latent(latents)
+
+    def synthesis_quality(self, quality: Any) -> Any:
+        """The quality whose input multipliers the integer synthesis applies: the header quality (or a
+        quality map's cell qualities) for families whose gains depend on it."""
+        return quality
+
     def y_hat(self, latents: dict[str, np.ndarray], device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Scalar families: symbol + mean (means in units 2**-8, exact in float64)."""
         y = torch.from_numpy(latents["y"]).double()

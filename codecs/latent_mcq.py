@@ -197,9 +197,22 @@ class McqLatentCodec(LatentCodec):
 
     def y_hat(self, latents: dict[str, np.ndarray], device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Codebook lookups through the cascade: the finest latent the synthesis reads."""
-        model = self.model
-        indices = [torch.from_numpy(np.ascontiguousarray(latents[f"s{s}"], dtype=np.int64)).to(device)
-                   for s in range(model.scales)]
-        fine = indices[-1]
-        shape = (fine.shape[0], model.M, fine.shape[2], fine.shape[3])
-        return model.dequantize(indices, shape).to(dtype)
+        return _dequantize(self.model, latents, device).to(dtype)
+
+    def synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
+        """256 * ŷ for the integer synthesis, looked up and predicted on the float64 copy (so that the
+        synthesis's rounding to its int8 input grid does not move with the thread count). ŷ is not on
+        an integer grid: the synthesis's input step is its own (``models/intsynth.py``)."""
+        return 256.0 * _dequantize(self.encoder_model(), latents, "cpu")
+
+    def synthesis_quality(self, quality: Any) -> Any:
+        """The gains of one quality are folded into the transforms (``scripts/mcq_init_from_msh.py``): an
+        mcq integer synthesis tabulates a single input multiplier, that of quality 1."""
+        return 1.0
+
+
+def _dequantize(model: torch.nn.Module, latents: dict[str, np.ndarray], device: str | torch.device) -> torch.Tensor:
+    indices = [torch.from_numpy(np.ascontiguousarray(latents[f"s{s}"], dtype=np.int64)).to(device)
+               for s in range(model.scales)]
+    fine = indices[-1]
+    return model.dequantize(indices, (fine.shape[0], model.M, fine.shape[2], fine.shape[3]))

@@ -423,26 +423,23 @@ def test_hyperprior_transforms_code_exact_indices() -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
 
 
-def test_init_from_mean_scale_folds_gains_and_balances_groups(tmp_path) -> None:
-    """scripts/mcq_init_from_msh.py: the seeded mcq transforms equal the mean-scale model's at the chosen
-    quality (gains folded, channels permuted), and the channel groups get balanced energy."""
+def _script(name: str):
+    """A module of scripts/ by file name."""
     import importlib.util
     from pathlib import Path
 
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _seeded_from_mean_scale(tmp_path) -> tuple[MultiCodebookVQ, torch.nn.Module, dict]:
+    """scripts/mcq_init_from_msh.py on a small random mean-scale model (gains of quality 2 folded in):
+    (the seeded mcq model, the mean-scale model as loaded from its weight file, the init checkpoint)."""
     from PIL import Image
 
     from ncodec.codecs.image import save_weights
-
-    spec = importlib.util.spec_from_file_location(
-        "mcq_init_from_msh", Path(__file__).resolve().parent.parent / "scripts" / "mcq_init_from_msh.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    energy = torch.tensor([9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0])
-    order = script.snake_order(energy, 2)
-    assert sorted(order.tolist()) == list(range(8))
-    groups = [energy[order[:4]].sum(), energy[order[4:]].sum()]
-    assert order.tolist() == [0, 6, 7, 1, 2, 4, 5, 3]  # snake deal: {9, 6, 4, 1} and {8, 7, 3, 2}
-    assert groups[0] == groups[1] == 20.0  # (sorted into groups: 30 and 10)
 
     torch.manual_seed(0)
     base = build_model({"kind": "mean-scale-hyperprior", "N": 16, "M": 16, "lambdas": [0.002, 0.008]}).eval()
@@ -455,14 +452,28 @@ def test_init_from_mean_scale_folds_gains_and_balances_groups(tmp_path) -> None:
     for i in range(3):
         Image.fromarray(image(128, 192, seed=i)).save(data / f"{i:03d}.png")
     out = tmp_path / "init.pt"
-    assert script.main(["--base", str(tmp_path / "msh.ncw"), "--out", str(out), "--data", str(data),
-                        "--groups", "4", "--codewords", "16,16,16", "--crop", "128", "--iterations", "3",
-                        "--quality", "2", "--threads", "1"]) == 0
+    assert _script("mcq_init_from_msh").main(
+        ["--base", str(tmp_path / "msh.ncw"), "--out", str(out), "--data", str(data), "--groups", "4",
+         "--codewords", "16,16,16", "--crop", "128", "--iterations", "3", "--quality", "2", "--threads", "1"]) == 0
     init = torch.load(out, weights_only=False)
     model = build_model(init["config"])
     model.load_state_dict(init["model"])
-    model.eval()
     loaded = LearnedImageCodec.from_file(tmp_path / "msh.ncw").model.float().eval()
+    return model.eval(), loaded, init
+
+
+def test_init_from_mean_scale_folds_gains_and_balances_groups(tmp_path) -> None:
+    """scripts/mcq_init_from_msh.py: the seeded mcq transforms equal the mean-scale model's at the chosen
+    quality (gains folded, channels permuted), and the channel groups get balanced energy."""
+    script = _script("mcq_init_from_msh")
+    energy = torch.tensor([9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0])
+    order = script.snake_order(energy, 2)
+    assert sorted(order.tolist()) == list(range(8))
+    groups = [energy[order[:4]].sum(), energy[order[4:]].sum()]
+    assert order.tolist() == [0, 6, 7, 1, 2, 4, 5, 3]  # snake deal: {9, 6, 4, 1} and {8, 7, 3, 2}
+    assert groups[0] == groups[1] == 20.0  # (sorted into groups: 30 and 10)
+
+    model, loaded, init = _seeded_from_mean_scale(tmp_path)
     x = torch.from_numpy(image(64, 64, seed=5)).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
         g, ig = loaded.gains(2.0)
@@ -471,3 +482,61 @@ def test_init_from_mean_scale_folds_gains_and_balances_groups(tmp_path) -> None:
         y = model.g_a(x)
         assert torch.allclose(model.g_s(y), loaded.g_s((y * ig[:, order])[:, torch.argsort(order)]), atol=1e-5)
         assert all(float(up[-1].weight.abs().sum()) == 0.0 for up in model.up)  # predictions start at zero
+
+
+def test_integer_synthesis_derived_from_the_mean_scale_program(tmp_path) -> None:
+    """scripts/ship_mcq_intsynth.py: the seeded mcq's g_s is the mean-scale g_s at the folded quality, so
+    the mean-scale integer program with its first layer's inputs permuted decodes mcq streams. Its pixels
+    equal the base program's at that quality on the same latent, 1 and 2 threads give the same pixels,
+    and they stay close to the float synthesis; a synthesis that is not a fold is refused."""
+    from ncodec.codecs.intsynth import (ReferenceIntegerSynthesis, derive_program, load_program,
+                                        save_derived_program, save_program)
+    from ncodec.evaluation.metrics import psnr_rgb
+    from ncodec.models.intsynth import build_program, float_trace, merge_traces
+
+    ship = _script("ship_mcq_intsynth")
+    model, base, init = _seeded_from_mean_scale(tmp_path)
+    inverse_gain = lambda q: base.gains(q)[1].view(-1).double()  # noqa: E731
+    with torch.no_grad():
+        traces = []
+        for seed, q in ((1, 1.0), (2, 2.0)):
+            x = torch.from_numpy(image(64, 96, seed=seed)).permute(2, 0, 1)[None].float() / 255.0
+            y_hat = torch.round(base.g_a(x) * base.gains(q)[0])
+            traces.append(float_trace(base.g_s, base.synthesis_input(y_hat, q)))
+    program = build_program(base.g_s, inverse_gain, base.levels, merge_traces(traces))
+    order = ship.recover_channel_order(model.g_s[0].weight.detach(), base.g_s[0].weight.detach(), inverse_gain(2.0))
+    assert order.tolist() == init["source"]["channel_order"]
+    with pytest.raises(ValueError, match="folded gain"):
+        ship.recover_channel_order(model.g_s[0].weight.detach() * 1.01, base.g_s[0].weight.detach(), inverse_gain(2.0))
+    codec = LearnedImageCodec.from_model(model)
+    base_sha = save_program(program, "mean-scale-hyperprior", "0" * 64, tmp_path / "msh.intsyn.ncw")
+    path = tmp_path / "mcq.intsyn.ncw"  # the derivation only, naming the base program beside it
+    source = {"file": "msh.intsyn.ncw", "sha256": base_sha, "quality": 2.0, "channel_order": order.tolist()}
+    save_derived_program(source, codec.name, codec.sha256, path)
+    derived = load_program(path, codec.sha256)
+    assert all(torch.equal(derived[k], v) for k, v in derive_program(program, order, 2.0).items()
+               if isinstance(v, torch.Tensor))
+    save_derived_program(source | {"sha256": "f" * 64}, codec.name, codec.sha256, tmp_path / "bad.intsyn.ncw")
+    with pytest.raises(ModelMismatchError, match="missing or differs"):
+        load_program(tmp_path / "bad.intsyn.ncw", codec.sha256)
+    codec.attach_integer_synthesis(path)
+    img = image(128, 192, seed=7)
+    for q in (2.0, float(codec.levels)):
+        enc = codec.compress(img, quality=q)
+        header, sections = container.unpack(container.pack(enc.header, enc.sections))
+        assert codec.synthesis_path("auto", 0.0, None) == "integer"
+        pixels = []
+        for threads in (1, 2):
+            old = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                pixels.append(codec.decompress(header, sections))
+            finally:
+                torch.set_num_threads(old)
+        assert np.array_equal(pixels[0], pixels[1])
+        latents, _, _ = codec.decompress_latents(header, sections)
+        x = codec.latent.synthesis_input(latents[0])
+        base_input = torch.empty_like(x)
+        base_input[:, order] = x
+        assert np.array_equal(pixels[0], ReferenceIntegerSynthesis(program)(base_input, 2.0)[:128, :192])
+        assert psnr_rgb(codec.decompress(header, sections, synthesis="float"), pixels[0]) > 35.0
