@@ -97,7 +97,7 @@ def main() -> int:
         for n, f in enumerate(files):
             img = read_image(f)
             pixels = img.shape[0] * img.shape[1]
-            enc = codec.compress(img, quality=float(q))
+            enc = codec.compress(img, quality=float(q), analysis="float")  # the float g_a, whatever the default
             data = container.pack(enc.header, enc.sections)
             header, sections = container.unpack(data)
             one = png_bytes(decode_with_threads(codec, header, sections, 1, "integer"))
@@ -149,13 +149,19 @@ def main() -> int:
         "png_identical_onnxruntime_decoder": bool(onnx_identical) if onnx_session is not None else None,
         "bd_rate_integer_vs_float_synthesis_pct": bd_rate(curve("float"), curve("integer")),
         "bd_rate_fast_encoder_integer_vs_default_float_pct": bd_rate(curve("float"), curve("fast_encoder_integer")),
+        "bd_rate_int8_analysis_vs_float_analysis_integer_synthesis_pct": bd_rate(curve("integer"),
+                                                                                 curve("fast_encoder_integer")),
+        "int8_analysis_w_max": (None if codec.integer_analysis() is None
+                                else int(codec.integer_analysis().program.get("w_max", 0)) or None),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"PNG identical 1 vs 2 threads: {identical} ({compared} streams); reference vs fast: {ref_identical} "
           f"({ref_compared}); numpy decoder: {lite_identical}; onnxruntime: {onnx_identical}; BD-rate integer vs float synthesis {result['bd_rate_integer_vs_float_synthesis_pct']:+.2f} %; "
-          f"fast encoder + integer decoder vs default {result['bd_rate_fast_encoder_integer_vs_default_float_pct']:+.2f} %")
+          f"fast encoder + integer decoder vs default {result['bd_rate_fast_encoder_integer_vs_default_float_pct']:+.2f} % "
+          f"(int8 vs float analysis, both through the integer synthesis: "
+          f"{result['bd_rate_int8_analysis_vs_float_analysis_integer_synthesis_pct']:+.2f} %)")
     print(f"wrote {a.out}")
     return 0 if identical and ref_identical and lite_identical and onnx_identical else 1
 

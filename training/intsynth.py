@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ncodec.errors import UnsupportedInputError
+from ncodec.errors import UnsupportedInputError, UsageError
 
 
 def add_intsynth_arguments(p: argparse.ArgumentParser) -> None:
@@ -210,6 +210,9 @@ def add_intanalysis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--w-max", type=int, default=None,
+                   help="int8 weight range [-W, W] (default 64, W_MAX_PORTABLE: exact on every x86 int8 kernel; "
+                        "127 is exact only where int8 dot products need no int16 pair sums: VNNI or AMX)")
     p.add_argument("--resume", action="store_true")
 
 
@@ -259,7 +262,8 @@ def run_intanalysis_training(args: argparse.Namespace) -> Path:
     from ncodec.codecs.intsynth import load_program, save_program
     from ncodec.datasets.catalog import training_split
     from ncodec.datasets.images import PatchSampler
-    from ncodec.models.intsynth import FakeQuantAnalysis, analysis_calibration, build_analysis_program
+    from ncodec.models.intsynth import (W_MAX, W_MAX_PORTABLE, FakeQuantAnalysis, analysis_calibration,
+                                        build_analysis_program)
     from ncodec.training.realism import frozen_codec
 
     codec = frozen_codec(args.base, args.threads)
@@ -274,7 +278,10 @@ def run_intanalysis_training(args: argparse.Namespace) -> Path:
     ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    sim = FakeQuantAnalysis(copy.deepcopy(model.g_a), analysis_calibration(seed_analysis))
+    w_max = W_MAX_PORTABLE if args.w_max is None else int(args.w_max)
+    if not 1 <= w_max <= W_MAX:
+        raise UsageError(f"--w-max must lie in [1, {W_MAX}]")
+    sim = FakeQuantAnalysis(copy.deepcopy(model.g_a), analysis_calibration(seed_analysis), w_max=w_max)
     step, wall = 0, 0.0
     if args.resume:
         ck = _load_checkpoint(ckpt_path, codec.sha256)
