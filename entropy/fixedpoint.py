@@ -60,17 +60,12 @@ def exact_conv_transpose2d(x: torch.Tensor, w: torch.Tensor, stride: int, paddin
     d_min = -((k - 1 - p) // s)  # smallest d with a valid ky for some phase
     d_max = (s - 1 + p) // s
     span = d_max - d_min + 1
-    taps = torch.zeros(s, s, o, cin, span, span, dtype=w.dtype)
-    for py in range(s):
-        for dy in range(d_min, d_max + 1):
-            ky = py + p - s * dy
-            if not 0 <= ky < k:
-                continue
-            for px in range(s):
-                for dx in range(d_min, d_max + 1):
-                    kx = px + p - s * dx
-                    if 0 <= kx < k:
-                        taps[py, px, :, :, dy - d_min, dx - d_min] = w[:, :, ky, kx].t()
+    # kernel index of (phase, tap): phase + p - s*d, or k (a zero row/column) where it falls outside
+    kidx = torch.arange(s).view(s, 1) + p - s * torch.arange(d_min, d_max + 1).view(1, span)
+    kidx = torch.where((kidx >= 0) & (kidx < k), kidx, torch.full_like(kidx, k))
+    wpad = F.pad(w, (0, 1, 0, 1))  # (Cin, O, k+1, k+1)
+    taps = wpad[:, :, kidx.view(s, 1, span, 1), kidx.view(1, s, 1, span)]  # (Cin, O, s, s, span, span)
+    taps = taps.permute(2, 3, 1, 0, 4, 5)  # (s, s, O, Cin, span, span)
     xp = F.pad(x, (-d_min, d_max, -d_min, d_max))
     cols = F.unfold(xp, span)  # (B, C*span*span, H*W)
     out = torch.matmul(taps.reshape(s * s * o, -1), cols)  # (B, s*s*O, H*W)

@@ -26,6 +26,7 @@ from ncodec.models.intsynth import (EXACT_LIMIT, W_MAX_PORTABLE, FakeQuantAnalys
                                     subpixel_weight)
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "v1"
+ROOT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights"
 KINDS = ("mean-scale-hyperprior", "checkerboard-channel", "checkerboard-channel-gmm")
 STREAMS = sorted(p for k in KINDS for p in GOLDEN.glob(f"{k}-kodim*.ncd"))
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN int8 convolution")
@@ -266,3 +267,33 @@ def test_reference_square_root_is_correctly_rounded():
     values = torch.rand(100_000, generator=torch.Generator().manual_seed(0)) * 4.0
     correct = np.sqrt(values.numpy().astype(np.float64)).astype(np.float32)  # double then round: exact
     assert np.array_equal(sqrt_ieee(values).numpy(), correct)
+
+
+def test_int8_analysis_training_takes_a_weight_range(tmp_path):
+    """scripts/train_intanalysis.py: two QAT steps with ``--w-max 127`` give an analysis program within
+    [-127, 127] beside the unchanged synthesis program; a range outside [1, 127] is a usage error."""
+    import argparse
+
+    from PIL import Image
+
+    from ncodec.training.intsynth import add_intanalysis_arguments, run_intanalysis_training
+
+    rng = np.random.RandomState(0)
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):  # smooth colour fields with noise: not real photos, enough for two steps
+        base = np.linspace(0, 255, 96)[None, :, None] * rng.uniform(0.3, 1.0, (1, 1, 3))
+        Image.fromarray(np.clip(base + rng.randn(96, 96, 3) * 20, 0, 255).astype(np.uint8)).save(data / f"{i}.png")
+    p = argparse.ArgumentParser()
+    add_intanalysis_arguments(p)
+    common = ["--out", str(tmp_path / "run"), "--data", str(data), "--val-count", "1", "--batch", "2",
+              "--patch-size", "64", "--threads", "1"]
+    with pytest.raises(UsageError, match="--w-max"):
+        run_intanalysis_training(p.parse_args(common + ["--steps", "1", "--w-max", "128"]))
+    path = run_intanalysis_training(p.parse_args(common + ["--steps", "2", "--w-max", "127"]))
+    analysis = load_program(path, part="analysis")
+    assert analysis["w_max"] == 127
+    assert all(int(v.abs().max()) <= 127 for k, v in analysis.items() if k.endswith(".weight"))
+    seed = load_program(ROOT_WEIGHTS / "msh-vr-n64m96.intsyn.ncw")
+    program = load_program(path)
+    assert all(torch.equal(program[k], v) for k, v in seed.items() if isinstance(v, torch.Tensor))
