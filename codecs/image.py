@@ -400,6 +400,13 @@ class LearnedImageCodec:
             self.attach_integer_synthesis()
         return self._int_synthesis
 
+    def default_paths(self) -> dict[str, str]:
+        """The encoder and decoder transforms a default encode/decode runs on this machine (recorded by
+        ``ncodec eval``): "integer" or "float" each."""
+        analysis = self._pick_analysis("auto", "default", "cpu")
+        return {"analysis": "float" if analysis is None else "integer",
+                "synthesis": self.synthesis_path("auto", 0.0, None)}
+
     def synthesis_path(self, synthesis: str, realism: float, quality_maps: Any) -> str:
         """"integer" or "float" for ``decompress(synthesis=...)``: "auto" takes the integer synthesis
         when these weights have one and R = 0 (the realism generator reads the float synthesis)."""

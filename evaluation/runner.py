@@ -179,6 +179,8 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
                 or prev.get("weights_sha256") != codec.sha256:
             raise UnsupportedInputError(f"{out} holds results of another codec or weights; choose another output")
         records = list(prev.get("per_image", []))
+    default_paths = getattr(codec, "default_paths", None)  # learned image codecs: integer or float transforms
+    pipeline = default_paths() if default_paths is not None else None
     done = {(r["image"], r["quality"]) for r in records}
     pending = [(f, q) for q in qualities for f in files if (f.name, q) not in done]
     bar = None
@@ -191,7 +193,7 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
         records.append(record)
         if bar is not None:
             bar.update(1)
-        _write(out, codec_name, codec.sha256, folder, qualities, records, workers)
+        _write(out, codec_name, codec.sha256, folder, qualities, records, workers, pipeline)
 
     if workers == 1 or len(pending) <= 1:
         for f, q in pending:
@@ -208,11 +210,11 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
                 finished(fut.result())
     if bar is not None:
         bar.close()
-    return _write(out, codec_name, codec.sha256, folder, qualities, records, workers)
+    return _write(out, codec_name, codec.sha256, folder, qualities, records, workers, pipeline)
 
 
 def _write(out: Path, codec_name: str, sha: str, folder, qualities: list[float],
-           records: list[dict[str, Any]], workers: int) -> dict[str, Any]:
+           records: list[dict[str, Any]], workers: int, pipeline: dict[str, str] | None = None) -> dict[str, Any]:
     from ncodec import __version__
 
     order = {q: i for i, q in enumerate(qualities)}
@@ -223,6 +225,8 @@ def _write(out: Path, codec_name: str, sha: str, folder, qualities: list[float],
            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                        "torch": torch.__version__, "threads": torch.get_num_threads(), "workers": workers},
            "results": _aggregate(records, qualities), "per_image": records}
+    if pipeline is not None:  # which transforms the default encoder and decoder ran here
+        doc["pipeline"] = pipeline
     gap = rate_gap_summary(records)
     if gap is not None:
         doc["rate_estimate"] = gap

@@ -39,6 +39,11 @@ def test_eval_resumes_and_learned_codec(tmp_path):
     more = run_eval(ASSETS, "mean-scale-hyperprior", [1.0, 3.0, 4.0], out, progress=False)
     assert len(more["per_image"]) == 3 * len(list(ASSETS.glob("kodim*")))
     assert more["results"]["bpp"][0] < more["results"]["bpp"][2]
+    from ncodec.codecs.registry import load_codec
+
+    # the transforms the default encoder and decoder ran are recorded (int8 or float g_a: the CPU decides)
+    assert more["pipeline"] == load_codec("mean-scale-hyperprior").default_paths()
+    assert more["pipeline"]["synthesis"] == "integer" and more["pipeline"]["analysis"] in ("integer", "float")
 
 
 def test_eval_refuses_foreign_output(tmp_path, capsys):
