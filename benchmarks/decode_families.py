@@ -30,6 +30,7 @@ def main() -> int:
     from ncodec.codecs.imageio import atomic_write_bytes, read_image
     from ncodec.codecs.registry import load_codec
     from ncodec.datasets.images import data_root
+    from speed import cpu_model  # benchmarks/speed.py, beside this script
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--image", default=str(data_root() / "kodak" / "kodim23.png"))
@@ -59,11 +60,8 @@ def main() -> int:
                          "default": synthesis == default, "decode_s": round(statistics.median(times), 4)})
             print(f"{name:<26} q={q:g} {bpp:.4f} bpp  {synthesis:<7}{' (default)' if synthesis == default else '          '}"
                   f"  decode {rows[-1]['decode_s']:.3f} s", flush=True)
-    from ncodec.codecs.intsynth import int8_pairs_exact
-
     doc = {"image": Path(a.image).name, "threads": a.threads, "repeats": a.repeats, "results": rows,
-           "machine": f"{platform.machine()} {platform.processor()}".strip(),
-           "int8_dot_products_exact (VNNI/AMX)": int8_pairs_exact(), "torch": torch.__version__}
+           "machine": f"{platform.machine()} {cpu_model()}".strip(), "torch": torch.__version__}
     out = ROOT / "results" / "bench-decode-families.json"
     atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
     print(f"wrote {out}")

@@ -33,6 +33,17 @@ from ncodec.datasets.images import data_root
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its int8 dot-product features (from /proc/cpuinfo; empty if unknown)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in info]
+    return f"{name} ({', '.join(flags) or 'no VNNI/AMX'})" if name else ""
+
+
 def median_time(fn, repeats: int) -> float:
     fn()
     times = []
@@ -70,9 +81,9 @@ def main() -> int:
 
     data = nc_encode()
     header, sections = container.unpack(data)
-    synthesis = "integer" if codec.integer_synthesis() is not None else "float"
     nc_enc = median_time(nc_encode, a.repeats)
-    analysis = "integer" if codec._pick_analysis("auto", "default", "cpu") is not None else "float"
+    paths = codec.default_paths()
+    analysis, synthesis = paths["analysis"], paths["synthesis"]
     nc_enc_float = median_time(nc_encode_float, a.repeats)
     nc_enc_fast = median_time(nc_encode_fast, a.repeats)
     nc_dec = median_time(lambda: codec.decompress(*container.unpack(data)), a.repeats)
@@ -98,7 +109,7 @@ def main() -> int:
         ref_dec = median_time(lambda: ref.decompress(out["strings"], out["shape"]), a.repeats)
     result = {
         "image": Path(a.image).name, "size": [int(image.shape[1]), int(image.shape[0])], "N": N, "M": M,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch threads {torch.get_num_threads()}",
+        "machine": f"{platform.machine()} {cpu_model()}".strip() + f", torch threads {torch.get_num_threads()}",
         "torch": torch.__version__, "repeats": a.repeats,
         "ncodec": {"codec": codec.name, "quality": a.quality, "bytes": len(data), "encode_s": nc_enc,
                    "decode_s": nc_dec, "decode_synthesis": synthesis, "encode_analysis": analysis,

@@ -473,7 +473,7 @@ class LearnedImageCodec:
         result = np.empty((h, w, 3), dtype=np.uint8)
         for i, (lat, (top, left, th, tw)) in enumerate(zip(latents, tiles)):
             quality = q if maps is None else maps[i]  # a quality map's cell qualities (0.01 grid)
-            pixels = executor(self.latent.synthesis_input(lat), self.latent.synthesis_quality(quality))
+            pixels = executor(self.latent.integer_synthesis_input(lat), self.latent.synthesis_quality(quality))
             result[top:top + th, left:left + tw] = pixels[:th, :tw]
         if channels == 1:
             return np.round(result.astype(np.float32).mean(axis=2)).astype(np.uint8)

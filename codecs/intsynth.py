@@ -29,42 +29,61 @@ def integer_latent(latents: dict[str, np.ndarray]) -> torch.Tensor:
     return y + torch.from_numpy(np.asarray(means)).long() if means is not None else y
 
 
-def save_program(program: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
-                 meta: dict[str, Any] | None = None, analysis: dict[str, Any] | None = None) -> str:
-    """Write an integer-synthesis file atomically (with the encoder's int8 analysis program, if given);
-    returns its sha256."""
+DERIVED_KEYS = frozenset({"file", "program_sha256", "quality", "channel_order"})
+
+
+def _write_state(state: dict[str, Any], path: str | Path) -> str:
+    """torch.save ``state`` to ``path`` atomically; returns the file's sha256."""
     import hashlib
 
     from ncodec.codecs.imageio import atomic_write_bytes
 
     buf = io.BytesIO()
-    torch.save({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
-                "base_sha256": base_sha256, "program": program, "meta": dict(meta or {}),
-                **({"analysis": analysis} if analysis is not None else {})}, buf)
+    torch.save(state, buf)
     data = buf.getvalue()
     atomic_write_bytes(Path(path), data)
     return hashlib.sha256(data).hexdigest()
+
+
+def save_program(program: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
+                 meta: dict[str, Any] | None = None, analysis: dict[str, Any] | None = None) -> str:
+    """Write an integer-synthesis file atomically (with the encoder's int8 analysis program, if given);
+    returns its sha256."""
+    return _write_state({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
+                         "base_sha256": base_sha256, "program": program, "meta": dict(meta or {}),
+                         **({"analysis": analysis} if analysis is not None else {})}, path)
+
+
+def program_sha256(program: dict[str, Any]) -> str:
+    """A hash of a synthesis program's content (names, dtypes, shapes and values), independent of the
+    file that holds it and of any analysis program beside it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(program):
+        value = program[key]
+        h.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
 
 
 def save_derived_program(derived_from: dict[str, Any], base_codec: str, base_sha256: str, path: str | Path,
                          meta: dict[str, Any] | None = None) -> str:
     """Write an integer-synthesis file that holds no program of its own but how to derive it from another
-    integer-synthesis file beside it (``derive_program``): ``derived_from`` = {"file", "sha256",
-    "quality", "channel_order"}. For weights whose g_s is another codec's g_s with one quality's inverse
-    gains folded in and its input channels permuted (mcq seeded from the mean-scale default)."""
-    import hashlib
-
-    from ncodec.codecs.imageio import atomic_write_bytes
-
-    keys = {"file", "sha256", "quality", "channel_order"}
-    if set(derived_from) != keys:
-        raise ValueError(f"derived_from needs exactly {sorted(keys)}")
-    buf = io.BytesIO()
-    torch.save({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
-                "base_sha256": base_sha256, "derived_from": dict(derived_from), "meta": dict(meta or {})}, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(Path(path), data)
-    return hashlib.sha256(data).hexdigest()
+    integer-synthesis file in the same folder (``derive_program``): ``derived_from`` = {"file" (a file
+    name), "program_sha256" (``program_sha256`` of that file's synthesis program), "quality",
+    "channel_order"}. For weights whose g_s is another codec's g_s with one quality's inverse gains
+    folded in and its input channels permuted (mcq seeded from the mean-scale default)."""
+    if set(derived_from) != DERIVED_KEYS:
+        raise ValueError(f"derived_from needs exactly {sorted(DERIVED_KEYS)}")
+    return _write_state({"format": INTSYNTH_FORMAT, "kind": INTSYNTH_KIND, "base_codec": base_codec,
+                         "base_sha256": base_sha256, "derived_from": dict(derived_from),
+                         "meta": dict(meta or {})}, path)
 
 
 def derive_program(base_program: dict[str, Any], order: torch.Tensor, quality: float) -> dict[str, Any]:
@@ -73,12 +92,17 @@ def derive_program(base_program: dict[str, Any], order: torch.Tensor, quality: f
     (its quality 1), the same integers as the base program at ``quality`` on the un-permuted latent."""
     from ncodec.models.intsynth import check_bounds, quality_index
 
-    order = torch.as_tensor(order, dtype=torch.int64)
+    order = torch.as_tensor(order)
     m = base_program["conv0.weight"].shape[1]
-    if order.shape != (m,) or not torch.equal(torch.sort(order).values, torch.arange(m)):
+    if order.dtype not in (torch.int32, torch.int64) or order.shape != (m,) or \
+            not torch.equal(torch.sort(order.long()).values, torch.arange(m)):
         raise ModelMismatchError("a derived integer synthesis needs a permutation of the latent channels")
+    order = order.long()
+    try:
+        row = base_program["input_mult"][quality_index(float(quality), int(base_program["levels"]))]
+    except (TypeError, ValueError, OverflowError):
+        raise ModelMismatchError(f"a derived integer synthesis has no input multipliers for quality {quality!r}") from None
     program = dict(base_program)
-    row = base_program["input_mult"][quality_index(float(quality), int(base_program["levels"]))]
     program["input_mult"] = row[order].reshape(1, -1).clone()
     program["levels"] = 1
     program["conv0.weight"] = base_program["conv0.weight"][:, order].contiguous()
@@ -88,26 +112,32 @@ def derive_program(base_program: dict[str, Any], order: torch.Tensor, quality: f
 
 def _derived(path: Path, source: Any, part: str) -> dict[str, Any] | None:
     """The program of a derived integer-synthesis file (``save_derived_program``), from the file it names
-    in the same folder, checked by sha256."""
-    import hashlib
-
+    in the same folder, checked by its program's hash."""
     if part == "analysis":
         return None
-    if not isinstance(source, dict) or not {"file", "sha256", "quality", "channel_order"} <= set(source):
+    if not isinstance(source, dict) or set(source) != DERIVED_KEYS or not isinstance(source["file"], str):
         raise ModelMismatchError(f"{path}: malformed derived_from")
-    base_path = path.parent / Path(str(source["file"])).name
-    if not base_path.exists() or hashlib.sha256(base_path.read_bytes()).hexdigest() != source["sha256"]:
-        raise ModelMismatchError(f"{path} derives from {source['file']} (sha256 {str(source['sha256'])[:16]}…), "
-                                 "which is missing or differs")
-    base = load_program(base_path)
-    assert base is not None
-    return derive_program(base, torch.as_tensor(source["channel_order"]), float(source["quality"]))
+    name = source["file"]
+    base_path = path.parent / name
+    if Path(name).name != name or not name.endswith(".intsyn.ncw") or not base_path.is_file():
+        raise ModelMismatchError(f"{path} derives from {name!r}, which is not an integer-synthesis file beside it")
+    base = load_program(base_path, derived=False)
+    if base is None or program_sha256(base) != source["program_sha256"]:
+        raise ModelMismatchError(f"{path} derives from a program in {name} that differs "
+                                 f"(program sha256 {str(source['program_sha256'])[:16]}…)")
+    try:
+        order = torch.as_tensor(source["channel_order"])
+    except (TypeError, ValueError, RuntimeError):
+        raise ModelMismatchError(f"{path}: malformed channel_order") from None
+    return derive_program(base, order, source["quality"])
 
 
-def load_program(path: str | Path, base_sha256: str | None = None, part: str = "program") -> dict[str, Any] | None:
+def load_program(path: str | Path, base_sha256: str | None = None, part: str = "program", *,
+                 derived: bool = True) -> dict[str, Any] | None:
     """The synthesis program (``part="program"``) or the encoder's analysis program (``"analysis"``,
-    None if the file has none) of an integer-synthesis file, derived ones included; one-line ncodec
-    errors for a missing, foreign or mismatched file."""
+    None if the file has none) of an integer-synthesis file, derived ones included unless ``derived``
+    is False (a derived file's base must hold its program); one-line ncodec errors for a missing,
+    foreign or mismatched file."""
     from ncodec.codecs.image import read_weight_file
     from ncodec.models.intsynth import PROGRAM_VERSION, check_bounds
 
@@ -118,6 +148,8 @@ def load_program(path: str | Path, base_sha256: str | None = None, part: str = "
         raise ModelMismatchError(f"{path} was built for weights {state['base_sha256'][:16]}…, "
                                  f"the codec has {base_sha256[:16]}…")
     if "derived_from" in state and "program" not in state:
+        if not derived:
+            raise ModelMismatchError(f"{path} is itself derived: a derived integer synthesis needs a program file")
         return _derived(Path(path), state["derived_from"], part)
     program = state.get(part)
     if program is None and part == "analysis":

@@ -86,7 +86,7 @@ class LatentCodec(ABC):
                metadata: dict[str, Any], coder: Coder) -> dict[str, np.ndarray]:
         """One tile's sections -> the same integer latents (BitstreamError on garbage)."""
 
-    def synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
+    def integer_synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
         """What the integer synthesis (``codecs/intsynth.py``) reads: the latent in units of 2**-8;
         for the scalar families the exact integers 256*symbol + mean (int64)."""
         from ncodec.codecs.intsynth import integer_latent

@@ -199,7 +199,7 @@ class McqLatentCodec(LatentCodec):
         """Codebook lookups through the cascade: the finest latent the synthesis reads."""
         return _dequantize(self.model, latents, device).to(dtype)
 
-    def synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
+    def integer_synthesis_input(self, latents: dict[str, np.ndarray]) -> torch.Tensor:
         """256 * ŷ for the integer synthesis, looked up and predicted on the float64 copy (so that the
         synthesis's rounding to its int8 input grid does not move with the thread count). ŷ is not on
         an integer grid: the synthesis's input step is its own (``models/intsynth.py``)."""

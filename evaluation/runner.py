@@ -181,6 +181,12 @@ def run_eval(folder: str | os.PathLike[str], codec_name: str, qualities: list[fl
         records = list(prev.get("per_image", []))
     default_paths = getattr(codec, "default_paths", None)  # learned image codecs: integer or float transforms
     pipeline = default_paths() if default_paths is not None else None
+    if records and pipeline is not None:
+        if prev.get("pipeline") is None:  # written before pipelines were recorded: which ran is unknown
+            pipeline = None
+        elif prev["pipeline"] != pipeline:
+            raise UnsupportedInputError(f"{out} was coded with {prev['pipeline']} and this machine runs {pipeline}: "
+                                        "choose another output to compare them")
     done = {(r["image"], r["quality"]) for r in records}
     pending = [(f, q) for q in qualities for f in files if (f.name, q) not in done]
     bar = None

@@ -46,6 +46,14 @@ def integer_synthesis_entries() -> list[dict[str, Any]]:
     return list(doc.get("integer_synthesis", []))
 
 
+def record_manifest_entry(section: str, entry: dict[str, Any], key: str = "file") -> None:
+    """Add ``entry`` to the manifest's list ``section``, replacing the entry with the same ``key`` (the
+    shipping scripts' last step)."""
+    doc = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    doc[section] = [e for e in doc.get(section, []) if e.get(key) != entry[key]] + [entry]
+    MANIFEST.write_text(json.dumps(doc, indent=2) + "\n")
+
+
 def extra_dirs() -> list[Path]:
     env = os.environ.get("NCODEC_WEIGHTS", "")
     return [Path(p) for p in env.split(os.pathsep) if p]

@@ -68,11 +68,9 @@ def main() -> int:
         entry["analysis"] = {k: meta["analysis"].get(k) for k in ("steps", "train_s", "w_max", "validation",
                                                                    "validation_seed")}
         entry["analysis_default"] = bool(meta.get("analysis_default", False))
-    manifest_path = WEIGHTS / "manifest.json"
-    doc = json.loads(manifest_path.read_text())
-    entries = [e for e in doc.get("integer_synthesis", []) if e["file"] != a.name]
-    doc["integer_synthesis"] = entries + [entry]
-    manifest_path.write_text(json.dumps(doc, indent=2) + "\n")
+    from ncodec.models.zoo import record_manifest_entry
+
+    record_manifest_entry("integer_synthesis", entry)
     print(f"shipped {target} ({len(data)} bytes, sha256 {entry['sha256'][:16]}…)")
     return 0
 

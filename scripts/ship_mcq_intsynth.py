@@ -8,7 +8,8 @@ first layer's input channels are permuted and its input-multiplier table is cut 
 No training: this script recovers the fold (quality and channel order) from the two weight files,
 checks that every other synthesis tensor is the default's, builds the derived program, checks on a
 training photo that it computes exactly what the default's program computes at that quality, writes
-``models/weights/<mcq weights>.intsyn.ncw`` (a few KB: the derivation, not a copy of the program) and
+``models/weights/<mcq weights>.intsyn.ncw`` (a few KB: the derivation and a hash of the base program, not a copy of it; reshipping the base
+file's analysis program leaves it valid) and
 records it in the manifest's ``integer_synthesis``.
 
     .venv/bin/python scripts/ship_mcq_intsynth.py [--quality 4]
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -43,10 +43,10 @@ def recover_channel_order(folded: torch.Tensor, base: torch.Tensor, inverse_gain
 def main() -> int:
     from ncodec.codecs.imageio import read_image
     from ncodec.codecs.intsynth import (ReferenceIntegerSynthesis, derive_program, find_integer_synthesis,
-                                        load_program, save_derived_program)
+                                        load_program, program_sha256, save_derived_program)
     from ncodec.codecs.registry import load_codec
     from ncodec.datasets.images import data_root, list_images
-    from ncodec.models.zoo import find_weights, integer_synthesis_entries
+    from ncodec.models.zoo import find_weights, integer_synthesis_entries, record_manifest_entry
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quality", type=float, default=4.0, help="the base quality whose gains mcq folded in")
@@ -76,7 +76,7 @@ def main() -> int:
 
     header, sections = container.unpack(container.pack(enc.header, enc.sections))
     latents, _, _ = mcq.decompress_latents(header, sections)
-    x = mcq.latent.synthesis_input(latents[0])
+    x = mcq.latent.integer_synthesis_input(latents[0])
     base_input = torch.empty_like(x)
     base_input[:, order] = x
     derived = ReferenceIntegerSynthesis(program)(x, 1.0)
@@ -91,7 +91,7 @@ def main() -> int:
     name = find_weights("mcq").name.replace(".ncw", ".intsyn.ncw")
     target = WEIGHTS / name
     recipe = f".venv/bin/python scripts/ship_mcq_intsynth.py --quality {a.quality:g}"
-    derived_from = {"file": base_file.name, "sha256": base_entry["sha256"], "quality": a.quality,
+    derived_from = {"file": base_file.name, "program_sha256": program_sha256(base_program), "quality": a.quality,
                     "channel_order": order.tolist()}
     sha = save_derived_program(derived_from, mcq.name, mcq.sha256, target,
                                {"steps": base_entry["steps"], "data": base_entry["data"]})
@@ -107,10 +107,7 @@ def main() -> int:
              "notes": ("No program of its own and no training: the file says how to derive the program from the "
                        "mean-scale default's (its QAT is the first recipe line): the first layer's input channels "
                        "permuted by the channel order in the file and the input multipliers of the folded quality.")}
-    manifest_path = WEIGHTS / "manifest.json"
-    doc = json.loads(manifest_path.read_text())
-    doc["integer_synthesis"] = [e for e in doc.get("integer_synthesis", []) if e["file"] != name] + [entry]
-    manifest_path.write_text(json.dumps(doc, indent=2) + "\n")
+    record_manifest_entry("integer_synthesis", entry)
     print(f"shipped {target} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}…)")
     return 0
 

@@ -12,6 +12,7 @@ from PIL import Image
 from ncodec.cli import main
 from ncodec.codecs.imageio import read_image
 from ncodec.evaluation.metrics import psnr_rgb, psnr_y, ms_ssim_rgb
+from ncodec.errors import UnsupportedInputError
 from ncodec.evaluation.runner import run_eval
 
 from conftest import ASSETS
@@ -44,6 +45,11 @@ def test_eval_resumes_and_learned_codec(tmp_path):
     # the transforms the default encoder and decoder ran are recorded (int8 or float g_a: the CPU decides)
     assert more["pipeline"] == load_codec("mean-scale-hyperprior").default_paths()
     assert more["pipeline"]["synthesis"] == "integer" and more["pipeline"]["analysis"] in ("integer", "float")
+    doc = json.loads(out.read_text())  # a file coded by the other encoder is not resumed into
+    doc["pipeline"] = dict(doc["pipeline"], analysis="float" if doc["pipeline"]["analysis"] == "integer" else "integer")
+    out.write_text(json.dumps(doc))
+    with pytest.raises(UnsupportedInputError, match="choose another output"):
+        run_eval(ASSETS, "mean-scale-hyperprior", [1.0, 3.0, 4.0], out, progress=False)
 
 
 def test_eval_refuses_foreign_output(tmp_path, capsys):

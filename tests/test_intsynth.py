@@ -287,10 +287,15 @@ def test_int8_analysis_training_takes_a_weight_range(tmp_path):
     p = argparse.ArgumentParser()
     add_intanalysis_arguments(p)
     common = ["--out", str(tmp_path / "run"), "--data", str(data), "--val-count", "1", "--batch", "2",
-              "--patch-size", "64", "--threads", "1"]
-    with pytest.raises(UsageError, match="--w-max"):
-        run_intanalysis_training(p.parse_args(common + ["--steps", "1", "--w-max", "128"]))
-    path = run_intanalysis_training(p.parse_args(common + ["--steps", "2", "--w-max", "127"]))
+              "--patch-size", "64", "--threads", "1", "--base", str(ROOT_WEIGHTS / "msh-vr-n64m96.ncw"),
+              "--intsynth", str(ROOT_WEIGHTS / "msh-vr-n64m96.intsyn.ncw")]
+    threads = torch.get_num_threads()
+    try:  # the trainer sets the process's thread count
+        with pytest.raises(UsageError, match="--w-max"):
+            run_intanalysis_training(p.parse_args(common + ["--steps", "1", "--w-max", "128"]))
+        path = run_intanalysis_training(p.parse_args(common + ["--steps", "2", "--w-max", "127"]))
+    finally:
+        torch.set_num_threads(threads)
     analysis = load_program(path, part="analysis")
     assert analysis["w_max"] == 127
     assert all(int(v.abs().max()) <= 127 for k, v in analysis.items() if k.endswith(".weight"))

@@ -489,7 +489,7 @@ def test_integer_synthesis_derived_from_the_mean_scale_program(tmp_path) -> None
     the mean-scale integer program with its first layer's inputs permuted decodes mcq streams. Its pixels
     equal the base program's at that quality on the same latent, 1 and 2 threads give the same pixels,
     and they stay close to the float synthesis; a synthesis that is not a fold is refused."""
-    from ncodec.codecs.intsynth import (ReferenceIntegerSynthesis, derive_program, load_program,
+    from ncodec.codecs.intsynth import (ReferenceIntegerSynthesis, derive_program, load_program, program_sha256,
                                         save_derived_program, save_program)
     from ncodec.evaluation.metrics import psnr_rgb
     from ncodec.models.intsynth import build_program, float_trace, merge_traces
@@ -509,16 +509,27 @@ def test_integer_synthesis_derived_from_the_mean_scale_program(tmp_path) -> None
     with pytest.raises(ValueError, match="folded gain"):
         ship.recover_channel_order(model.g_s[0].weight.detach() * 1.01, base.g_s[0].weight.detach(), inverse_gain(2.0))
     codec = LearnedImageCodec.from_model(model)
-    base_sha = save_program(program, "mean-scale-hyperprior", "0" * 64, tmp_path / "msh.intsyn.ncw")
+    save_program(program, "mean-scale-hyperprior", "0" * 64, tmp_path / "msh.intsyn.ncw")
     path = tmp_path / "mcq.intsyn.ncw"  # the derivation only, naming the base program beside it
-    source = {"file": "msh.intsyn.ncw", "sha256": base_sha, "quality": 2.0, "channel_order": order.tolist()}
+    source = {"file": "msh.intsyn.ncw", "program_sha256": program_sha256(program), "quality": 2.0,
+              "channel_order": order.tolist()}
     save_derived_program(source, codec.name, codec.sha256, path)
     derived = load_program(path, codec.sha256)
     assert all(torch.equal(derived[k], v) for k, v in derive_program(program, order, 2.0).items()
                if isinstance(v, torch.Tensor))
-    save_derived_program(source | {"sha256": "f" * 64}, codec.name, codec.sha256, tmp_path / "bad.intsyn.ncw")
-    with pytest.raises(ModelMismatchError, match="missing or differs"):
-        load_program(tmp_path / "bad.intsyn.ncw", codec.sha256)
+    # the base program re-saved beside another analysis program: the derivation still holds
+    save_program(program, "mean-scale-hyperprior", "0" * 64, tmp_path / "msh.intsyn.ncw", analysis={"version": 1})
+    assert program_sha256(load_program(path, codec.sha256)) == program_sha256(derived)
+    bad = tmp_path / "bad.intsyn.ncw"
+    for change, message in (({"program_sha256": "f" * 64}, "differs"), ({"file": ".."}, "not an integer-synthesis"),
+                            ({"file": "../msh.intsyn.ncw"}, "not an integer-synthesis"),
+                            ({"file": "bad.intsyn.ncw"}, "itself derived"),
+                            ({"channel_order": [float(i) for i in order]}, "permutation"),
+                            ({"channel_order": ["a"] * len(order)}, "channel_order"),
+                            ({"quality": float("nan")}, "no input multipliers"), ({"quality": "x"}, "no input multipliers")):
+        save_derived_program(source | change, codec.name, codec.sha256, bad)
+        with pytest.raises(ModelMismatchError, match=message):
+            load_program(bad, codec.sha256)
     codec.attach_integer_synthesis(path)
     img = image(128, 192, seed=7)
     for q in (2.0, float(codec.levels)):
@@ -535,7 +546,7 @@ def test_integer_synthesis_derived_from_the_mean_scale_program(tmp_path) -> None
                 torch.set_num_threads(old)
         assert np.array_equal(pixels[0], pixels[1])
         latents, _, _ = codec.decompress_latents(header, sections)
-        x = codec.latent.synthesis_input(latents[0])
+        x = codec.latent.integer_synthesis_input(latents[0])
         base_input = torch.empty_like(x)
         base_input[:, order] = x
         assert np.array_equal(pixels[0], ReferenceIntegerSynthesis(program)(base_input, 2.0)[:128, :192])
