@@ -17,7 +17,7 @@ import numpy as np
 
 from ncodec.codecs.container import Header
 from ncodec.codecs.octree import decode_geometry, encode_geometry
-from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, PointCloud, Voxelized, voxelize
+from ncodec.codecs.pointio import MAX_BITS, MAX_POINTS, PointCloud, Voxelized, voxel_grid
 from ncodec.entropy.coders import BACKEND_IDS, get_coder
 from ncodec.errors import BitstreamError, MissingDependencyError, UnsupportedInputError, UsageError
 
@@ -98,8 +98,10 @@ class _OctreeCodec(ABC):
         """Inverse of ``_encode_geometry``; malformed sections end in BitstreamError."""
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
-        vox = voxelize(cloud, _bits(quality))
+                 device: str = "cpu", color_step: float | None = None, grid: str = "cube") -> PointEncodeResult:
+        """``grid``: "cube" voxelises inside the bounding cube, "identity" codes integer coordinates as
+        they are (``pointio.voxel_grid``)."""
+        vox = voxel_grid(cloud, _bits(quality), grid)
         coder = get_coder(backend, device)
         sections = self._encode_geometry(vox, coder)
         meta = _add_colors(vox, sections, coder, color_step)
@@ -153,11 +155,12 @@ class DracoCodec:
         return DracoPy
 
     def compress(self, cloud: PointCloud, quality: float | None = None, backend: str = "constriction",
-                 device: str = "cpu", color_step: float | None = None) -> PointEncodeResult:
+                 device: str = "cpu", color_step: float | None = None, grid: str = "cube") -> PointEncodeResult:
         """Colours, when present, are coded by Draco losslessly after dropping their low bits:
-        ``color_step`` 2**k drops k bits (mid-point reconstruction), Draco's own colour quantisation."""
+        ``color_step`` 2**k drops k bits (mid-point reconstruction), Draco's own colour quantisation.
+        ``grid`` as for the octree codecs."""
         draco = self._draco()
-        vox = voxelize(cloud, _bits(quality))
+        vox = voxel_grid(cloud, _bits(quality), grid)
         meta, colors = {}, None
         if vox.colors is not None and color_step != 0:
             drop = int(np.clip(round(np.log2(DEFAULT_COLOR_STEP if color_step is None else color_step)), 0, 7))

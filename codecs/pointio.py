@@ -122,6 +122,73 @@ def voxelize(cloud: PointCloud, bits: int, origin: np.ndarray | None = None, sid
     return Voxelized(morton_decode(unique), bits, np.asarray(origin, dtype=np.float64), float(side), colors)
 
 
+VOXEL_GRIDS = ("cube", "identity")
+
+
+def voxel_grid(cloud: PointCloud, bits: int, grid: str = "cube") -> Voxelized:
+    """The voxel set a point codec codes. ``grid="cube"`` quantises inside the cloud's bounding cube
+    (``voxelize``); ``"identity"`` takes the points as voxel indices at ``bits`` (a dense cloud of
+    MPEG's kind, a PLY of integer coordinates): they must be integers in [0, 2**bits), and the grid
+    maps them to themselves (origin 0, side 2**bits - 1), so the decoded cloud has the same coordinates."""
+    if grid not in VOXEL_GRIDS:
+        raise UnsupportedInputError(f"voxel grid must be one of {', '.join(VOXEL_GRIDS)}, got {grid!r}")
+    if grid == "cube":
+        return voxelize(cloud, bits)
+    if not 1 <= bits <= MAX_BITS:
+        raise UnsupportedInputError(f"bit depth must be in 1..{MAX_BITS}")
+    top = (1 << bits) - 1
+    pts = cloud.points
+    if not (np.floor(pts) == pts).all() or pts.min() < 0 or pts.max() > top:
+        raise UnsupportedInputError(f"--voxel-grid identity needs integer coordinates in [0, {top}] "
+                                    f"(bit depth {bits}); this cloud spans {pts.min():g}..{pts.max():g}")
+    return voxelize(cloud, bits, origin=np.zeros(3), side=float(top))
+
+
+def surface_voxels(mesh: "Mesh", bits: int) -> np.ndarray:
+    """Every voxel a triangle mesh's surface passes through, at ``bits`` per axis: the dense content of
+    MPEG's point-cloud tests made from a mesh, as ``../shared/tools/dense_voxels.py`` makes it (same
+    voxels, same sha256: ``voxel_sha256``). The grid is the vertices' bounding cube with voxel =
+    floor((p - min) * (2**bits - 1e-6) / side); each triangle is sampled on a barycentric grid whose
+    steps along its longest edge are at most half a voxel. Returns unique (N, 3) int64 voxels sorted
+    lexicographically."""
+    if not 1 <= bits <= MAX_BITS:
+        raise UnsupportedInputError(f"bit depth must be in 1..{MAX_BITS}")
+    v = mesh.vertices
+    lo = v.min(axis=0)
+    side = float((v.max(axis=0) - lo).max())
+    if side <= 0:
+        raise UnsupportedInputError("the mesh has no extent")
+    p = (v - lo) * (((1 << bits) - 1e-6) / side)  # vertices in voxel units
+    a, b, c = p[mesh.faces[:, 0]], p[mesh.faces[:, 1]], p[mesh.faces[:, 2]]
+    longest = np.maximum.reduce([np.linalg.norm(b - a, axis=1), np.linalg.norm(c - a, axis=1),
+                                 np.linalg.norm(c - b, axis=1)])
+    steps = np.maximum(1, np.ceil(longest / 0.5)).astype(np.int64)
+    top = (1 << bits) - 1
+    parts = []
+    for n in np.unique(steps):
+        pick = steps == n
+        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        inside = (i + j) <= n
+        u = (i[inside] / n)[None, :, None]
+        w = (j[inside] / n)[None, :, None]
+        ta, tb, tc = a[pick][:, None], b[pick][:, None], c[pick][:, None]
+        per = max(1, int(2e7 // max(1, u.shape[1])))  # triangles per batch: bounded memory
+        for k in range(0, ta.shape[0], per):
+            sa, sb, sc = ta[k:k + per], tb[k:k + per], tc[k:k + per]
+            pts = sa + (sb - sa) * u + (sc - sa) * w
+            parts.append(np.unique(np.clip(np.floor(pts.reshape(-1, 3)).astype(np.int64), 0, top), axis=0))
+    return np.unique(np.concatenate(parts), axis=0)
+
+
+def voxel_sha256(voxels: np.ndarray) -> str:
+    """sha256 of unique voxels sorted lexicographically, int64 little endian, C order (the identity of a
+    dense test cloud in ``../shared/data/anchors/3d/gpcc-dense.json``)."""
+    import hashlib
+
+    ordered = np.unique(np.asarray(voxels, dtype=np.int64), axis=0)
+    return hashlib.sha256(np.ascontiguousarray(ordered.astype("<i8")).tobytes()).hexdigest()
+
+
 def _spread(v: np.ndarray) -> np.ndarray:
     """Insert two zero bits between the low 21 bits of each value (for Morton codes)."""
     v = v.astype(np.uint64) & np.uint64(0x1FFFFF)

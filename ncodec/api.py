@@ -188,7 +188,8 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
            frames: int | None = None, size: tuple[int, int] | None = None, progress: bool = False,
            fit_effort: float = 1.0, group_frames: int | None = None, target_size: int | None = None,
            target_bpp: float | None = None, quality_map: PathLike | np.ndarray | None = None,
-           roi: list[str] | None = None, effort: str = "default", analysis: str = "auto") -> bytes:
+           roi: list[str] | None = None, effort: str = "default", analysis: str = "auto",
+           voxel_grid: str = "cube", surface_voxels: bool = False) -> bytes:
     """Encode an image (path, uint8 array or encoded image bytes), a video or a 3D file to ``.ncd``
     bytes; write ``dst`` if given. For point clouds ``quality`` is the bit depth and ``color_step`` the
     colour quantisation step (default 8; 0 drops the colours). For videos (a clip, a raw ``.yuv`` file, a
@@ -215,6 +216,11 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     Images only: ``target_size`` (bytes of the whole ``.ncd`` file) or ``target_bpp`` replaces
     ``quality``: real trial encodes search the codec's quality grid for the largest file at or under
     the target (``codecs.ratecontrol``); ``encode.last_stats["target"]`` says how it landed.
+
+    3D only: ``voxel_grid="identity"`` codes a cloud whose coordinates are voxel indices at the bit depth
+    (integers in [0, 2**bits)) as they are, instead of re-voxelising it in its bounding cube;
+    ``surface_voxels`` turns a mesh into the dense cloud of every voxel its surface passes through
+    (``pointio.surface_voxels``, the voxels of ``../shared/tools/dense_voxels.py``) and codes that.
 
     Returns the bitstream bytes. Timings and sizes are in ``encode.last_stats``.
     """
@@ -252,12 +258,15 @@ def encode(src: PathLike | np.ndarray | bytes, dst: PathLike | None = None, *, c
     if (effort != "default" or spatial or analysis != "auto") and (_is_video_input(src, codec)
                                                                   or _is_point_input(src, codec)):
         raise UsageError("--effort, --analysis, --quality-map and --roi apply to images (inr-video: --fit-effort)")
+    if (voxel_grid != "cube" or surface_voxels) and not _is_point_input(src, codec):
+        raise UsageError("--voxel-grid and --surface-voxels apply to point clouds and meshes")
     if _is_video_input(src, codec):
         return _encode_video(src, dst, codec=codec, quality=quality, backend=backend, device=device,
                              frames=frames, size=size, progress=progress, fit_effort=fit_effort,
                              group_frames=group_frames)
     if _is_point_input(src, codec):
         return _encode_points(src, dst, codec=codec, quality=quality, backend=backend, device=device,
+                              voxel_grid=voxel_grid, surface_voxels=surface_voxels,
                               weights=weights, color_step=color_step)
     notes: list[str] = []
     image = _read_input_image(src, notes, size)
@@ -430,11 +439,14 @@ def _is_point_input(src: PathLike | np.ndarray | bytes, codec: str | None) -> bo
 
 def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, quality: float | None,
                    backend: str, device: str, weights: PathLike | None = None,
-                   color_step: float | None = None) -> bytes:
-    """Point clouds and mesh vertices: voxelise at the bit depth (quality) and code the voxel set."""
+                   color_step: float | None = None, voxel_grid: str = "cube", surface_voxels: bool = False) -> bytes:
+    """Point clouds and mesh vertices: voxelise at the bit depth (quality) and code the voxel set; a
+    mesh's dense surface voxels with ``surface_voxels``."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
-    from ncodec.codecs.pointio import read_points
+    from ncodec.codecs.pointcloud import DEFAULT_BITS
+    from ncodec.codecs.pointio import MESH_SUFFIXES, PointCloud, read_mesh, read_points
+    from ncodec.codecs.pointio import surface_voxels as mesh_surface_voxels
     from ncodec.codecs.registry import load_codec, modality_of
 
     if not isinstance(src, (str, os.PathLike)):
@@ -445,10 +457,22 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     if modality_of(name) != "pointcloud":
         raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-pc, octree-adaptive or draco")
     t0 = time.perf_counter()
-    cloud = read_points(src)
+    if surface_voxels:
+        if Path(src).suffix.lower() not in MESH_SUFFIXES | {".ply"}:
+            raise UnsupportedInputError("--surface-voxels reads a triangle mesh (.off, .obj, .stl, .ply)")
+        if voxel_grid != "cube":
+            raise UsageError("--surface-voxels makes its own voxel grid: leave out --voxel-grid")
+        bits = DEFAULT_BITS if quality is None else quality
+        if bits != int(bits) or not 1 <= bits <= 20:
+            raise UnsupportedInputError(f"point-cloud quality is the bit depth, an integer in 1..20, got {quality}")
+        cloud = PointCloud(mesh_surface_voxels(read_mesh(src), int(bits)).astype(np.float64))
+        voxel_grid = "identity"
+    else:
+        cloud = read_points(src)
     model = load_codec(name, weights)
     t1 = time.perf_counter()
-    result = model.compress(cloud, quality=quality, backend=backend, device=device, color_step=color_step)
+    result = model.compress(cloud, quality=quality, backend=backend, device=device, color_step=color_step,
+                            grid=voxel_grid)
     data = container.pack(result.header, result.sections)
     t2 = time.perf_counter()
     if dst is not None:

@@ -80,7 +80,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
                weights=a.weights, force=a.force, color_step=a.color_step, frames=a.frames,
                size=_size(a.size), progress=not a.no_progress, fit_effort=a.fit_effort,
                group_frames=a.group_frames, target_size=a.target_size, target_bpp=a.target_bpp,
-               quality_map=a.quality_map, roi=a.roi, effort=a.effort, analysis=a.analysis)
+               quality_map=a.quality_map, roi=a.roi, effort=a.effort, analysis=a.analysis,
+               voxel_grid=a.voxel_grid, surface_voxels=a.surface_voxels)
     s = api.encode.last_stats
     for note in s.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
@@ -452,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", default=None, help="weight file (.ncw) instead of the shipped one")
     e.add_argument("--color-step", type=float, default=None,
                    help="point clouds with colours: quantisation step of the colour transform (default 8; 0: no colours)")
+    e.add_argument("--voxel-grid", choices=("cube", "identity"), default="cube",
+                   help="point clouds: voxelise in the bounding cube (default), or code integer coordinates in "
+                        "[0, 2^bits) as they are (dense voxelised clouds, MPEG style)")
+    e.add_argument("--surface-voxels", action="store_true",
+                   help="meshes: code every voxel the surface passes through at the bit depth (--quality), "
+                        "as ../shared/tools/dense_voxels.py makes them, instead of the vertices")
     e.add_argument("--frames", type=int, default=None, help="video: code at most N frames")
     e.add_argument("--size", default=None,
                    help="video: WxH to scale and centre-crop the frames to; raw .yuv input (a clip, or a 4:2:0 "

@@ -428,3 +428,60 @@ def test_3d_eval_shows_progress_on_stderr_unless_told_not_to(tmp_path, capsys, p
         assert "eval octree-adaptive" in captured.err and "2/2" in captured.err  # one step per (file, depth)
     else:
         assert captured.err == ""
+
+
+PIG_SURFACE_7_SHA256 = "ec37eeff44798a9aaa6ecf7d65c270b16a623f6d8a1e2ab676511eab01ce07da"  # dense_voxels.py --bits 7
+
+
+def test_surface_voxels_are_the_shared_tools_dense_clouds():
+    """A mesh's dense surface voxels (issue 19 item 1) equal ../shared/tools/dense_voxels.py's: the sha256
+    that tool prints for tests/assets/pig.off at 7 bits, and its voxels at 6 bits where the tool is here."""
+    from pathlib import Path
+
+    from ncodec.codecs.pointio import read_mesh, surface_voxels, voxel_sha256
+
+    mesh = read_mesh(PIG)
+    dense = surface_voxels(mesh, 7)
+    assert voxel_sha256(dense) == PIG_SURFACE_7_SHA256 and len(dense) == 27360
+    assert len(surface_voxels(mesh, 6)) < len(dense) and dense.min() >= 0 and dense.max() <= 127
+    tool = Path(__file__).resolve().parents[2] / "shared" / "tools" / "dense_voxels.py"
+    if tool.is_file():  # the benchmark's own generator, where this checkout sits beside ../shared
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("dense_voxels", tool)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert np.array_equal(module.dense_voxels(mesh.vertices, mesh.faces, 6), surface_voxels(mesh, 6))
+
+
+def test_cli_codes_surface_voxels_and_integer_grids_exactly(tmp_path, capsys):
+    """``--surface-voxels`` codes the dense cloud and decodes its voxel indices; ``--voxel-grid identity``
+    keeps a cloud's integer coordinates where the bounding cube would rescale them; bad uses are one line."""
+    from ncodec.codecs.pointio import read_mesh, surface_voxels, voxel_sha256
+
+    out = tmp_path / "pig.ncd"
+    assert main(["encode", str(PIG), str(out), "--surface-voxels", "--quality", "6", "--codec", "octree-adaptive"]) == 0
+    assert main(["decode", str(out), str(tmp_path / "pig.ply")]) == 0
+    decoded = read_points(tmp_path / "pig.ply").points
+    assert np.array_equal(decoded, np.round(decoded))
+    assert voxel_sha256(decoded.astype(np.int64)) == voxel_sha256(surface_voxels(read_mesh(PIG), 6))
+
+    rng = np.random.default_rng(3)
+    coords = np.unique(rng.integers(5, 40, (400, 3)), axis=0)  # well inside [0, 63]: not its own bounding cube
+    write_ply(tmp_path / "grid.ply", coords.astype(np.float64))
+    for grid, same in (("identity", True), ("cube", False)):
+        target = tmp_path / f"{grid}.ncd"
+        assert main(["encode", str(tmp_path / "grid.ply"), str(target), "--quality", "6", "--voxel-grid", grid]) == 0
+        assert main(["decode", str(target), str(tmp_path / f"{grid}.ply")]) == 0
+        back = read_points(tmp_path / f"{grid}.ply").points  # identity: the coordinates themselves, exactly
+        exact = len(back) == len(coords) and np.array_equal(back, np.round(back)) and \
+            _voxel_set(back.astype(np.int64)) == _voxel_set(coords)
+        assert exact == same
+    capsys.readouterr()
+    assert main(["encode", str(tmp_path / "grid.ply"), str(tmp_path / "x.ncd"), "--quality", "5",
+                 "--voxel-grid", "identity"]) != 0  # 39 > 31
+    assert main(["encode", str(PIG), str(tmp_path / "y.ncd"), "--voxel-grid", "identity"]) != 0  # float vertices
+    assert main(["encode", str(ASSETS / "kodim21_64x64.png"), str(tmp_path / "z.ncd"), "--surface-voxels"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("ncodec: error:") for line in err)
+    assert not any((tmp_path / n).exists() for n in ("x.ncd", "y.ncd", "z.ncd"))
