@@ -77,6 +77,16 @@ class LatentCodec(ABC):
         precision for a machine-independent encoder (mcq's argmins run on a float64 copy)."""
         return self.model
 
+    def float64_model(self) -> torch.nn.Module:
+        """A float64 copy of the model, made once: float32 convolutions sum in an order that depends on
+        the thread count, and a one-ulp change can flip a rounding or an argmin; float64 ones differ by
+        ~1e-16, far below any tie seen in practice."""
+        if getattr(self, "_float64", None) is None:
+            import copy
+
+            self._float64 = copy.deepcopy(self.model).double().eval()
+        return self._float64
+
     @abstractmethod
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
         """One tile's latent -> its sections and its integer latents."""
@@ -330,7 +340,7 @@ class CheckerboardChannelLatentCodec(LatentCodec):
         return coder.decode(section, distribution.numpy(), self.gaussian.y_tables)
 
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
-        z_sym = self.hyper.symbols(self.model.h_a(y))
+        z_sym = self.hyper.symbols(self.encoder_model().h_a(y.to(next(self.encoder_model().parameters()).dtype)))
         y_slices = y.double().cpu().split(self.model.slices, dim=1)
         groups: list[tuple[np.ndarray, Any]] = []
 
@@ -372,6 +382,11 @@ class CheckerboardChannelGMMLatentCodec(CheckerboardChannelLatentCodec):
     """
 
     TABLE_BUDGET = 1 << 18  # table entries built at once (2 MB of counts: cache-sized, measured fastest)
+
+    def encoder_model(self) -> torch.nn.Module:
+        """The float64 copy: with float32 transforms, kodim02 at quality 4 coded different bytes with 1 and
+        2 threads (the 3,000-step weights; ``scripts/latent_exactness.py``)."""
+        return self.float64_model()
 
     def load_tables(self, state: dict[str, Any]) -> None:
         from ncodec.entropy.mixture import PHI_FRAC, PHI_RANGE

@@ -52,7 +52,6 @@ class McqLatentCodec(LatentCodec):
         expected = np.repeat(np.asarray(model.codewords, dtype=np.int64), rows)
         if not np.array_equal(self.tables.lengths, expected) or bool((self.tables.offsets != 0).any()):
             raise ValueError("table sizes do not match the codebooks")
-        self._encoder: torch.nn.Module | None = None
         self._bits: list[torch.Tensor] | None = None
         if "stages.0.prior_logits" not in state.get("state_dict", {}):
             self._restore_prior_logits()
@@ -71,13 +70,9 @@ class McqLatentCodec(LatentCodec):
             stage.prior_logits.copy_(torch.from_numpy(logits.reshape(stage.prior_logits.shape)))
 
     def encoder_model(self) -> torch.nn.Module:
-        """A float64 copy of the model, made once: the codeword argmins must not depend on the thread
-        count or the machine (see ``MultiCodebookVQ.analysis``)."""
-        if self._encoder is None:
-            import copy
-
-            self._encoder = copy.deepcopy(self.model).double().eval()
-        return self._encoder
+        """The float64 copy: the codeword argmins must not depend on the thread count or the machine (see
+        ``MultiCodebookVQ.analysis``)."""
+        return self.float64_model()
 
     def code_lengths(self) -> list[torch.Tensor]:
         """Code length in bits of every index under the shipped integer tables, per stage, shaped
