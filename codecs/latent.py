@@ -340,7 +340,8 @@ class CheckerboardChannelLatentCodec(LatentCodec):
         return coder.decode(section, distribution.numpy(), self.gaussian.y_tables)
 
     def encode(self, y: torch.Tensor, quality: float, coder: Coder) -> tuple[list[bytes], dict[str, np.ndarray]]:
-        z_sym = self.hyper.symbols(self.encoder_model().h_a(y.to(next(self.encoder_model().parameters()).dtype)))
+        encoder = self.encoder_model()  # the model itself, or the GMM's float64 copy
+        z_sym = self.hyper.symbols(encoder.h_a(y.to(next(encoder.parameters()).dtype)))
         y_slices = y.double().cpu().split(self.model.slices, dim=1)
         groups: list[tuple[np.ndarray, Any]] = []
 

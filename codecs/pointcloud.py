@@ -71,7 +71,7 @@ def _decode_colors(vox: Voxelized, section: bytes | None, coder) -> Voxelized:
     return vox
 
 
-def _bits(quality: float | None) -> int:
+def bit_depth(quality: float | None) -> int:
     """The bit depth a 3D quality stands for (points and mesh positions alike)."""
     if quality is not None and not math.isfinite(quality):
         raise UsageError(f"3D quality is the bit depth, an integer in 1..{MAX_BITS}, got {quality:g}")
@@ -101,7 +101,7 @@ class _OctreeCodec(ABC):
                  device: str = "cpu", color_step: float | None = None, grid: str = "cube") -> PointEncodeResult:
         """``grid``: "cube" voxelises inside the bounding cube, "identity" codes integer coordinates as
         they are (``pointio.voxel_grid``)."""
-        vox = voxel_grid(cloud, _bits(quality), grid)
+        vox = voxel_grid(cloud, bit_depth(quality), grid)
         coder = get_coder(backend, device)
         sections = self._encode_geometry(vox, coder)
         meta = _add_colors(vox, sections, coder, color_step)
@@ -160,7 +160,7 @@ class DracoCodec:
         ``color_step`` 2**k drops k bits (mid-point reconstruction), Draco's own colour quantisation.
         ``grid`` as for the octree codecs."""
         draco = self._draco()
-        vox = voxel_grid(cloud, _bits(quality), grid)
+        vox = voxel_grid(cloud, bit_depth(quality), grid)
         meta, colors = {}, None
         if vox.colors is not None and color_step != 0:
             drop = int(np.clip(round(np.log2(DEFAULT_COLOR_STEP if color_step is None else color_step)), 0, 7))
@@ -249,7 +249,7 @@ class DracoMeshCodec:
         from ncodec.codecs.pointio import bounding_cube
 
         draco = DracoCodec()._draco()
-        bits = _bits(quality)
+        bits = bit_depth(quality)
         origin, side = bounding_cube(mesh.vertices)
         data = draco.encode(mesh.vertices.astype(np.float32), faces=mesh.faces.astype(np.uint32),
                             quantization_bits=bits, compression_level=10, quantization_range=float(side),

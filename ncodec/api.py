@@ -444,8 +444,8 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     mesh's dense surface voxels with ``surface_voxels``."""
     from ncodec.codecs import container
     from ncodec.codecs.imageio import atomic_write_bytes
-    from ncodec.codecs.pointcloud import DEFAULT_BITS
-    from ncodec.codecs.pointio import MESH_SUFFIXES, PointCloud, read_mesh, read_points
+    from ncodec.codecs.pointcloud import bit_depth
+    from ncodec.codecs.pointio import PointCloud, read_mesh, read_points
     from ncodec.codecs.pointio import surface_voxels as mesh_surface_voxels
     from ncodec.codecs.registry import load_codec, modality_of
 
@@ -457,15 +457,10 @@ def _encode_points(src: PathLike, dst: PathLike | None, *, codec: str | None, qu
     if modality_of(name) != "pointcloud":
         raise UnsupportedInputError(f"codec {name!r} does not code point clouds; use octree-pc, octree-adaptive or draco")
     t0 = time.perf_counter()
-    if surface_voxels:
-        if Path(src).suffix.lower() not in MESH_SUFFIXES | {".ply"}:
-            raise UnsupportedInputError("--surface-voxels reads a triangle mesh (.off, .obj, .stl, .ply)")
+    if surface_voxels:  # read_mesh refuses what is not a triangle mesh, bit_depth a bad quality
         if voxel_grid != "cube":
             raise UsageError("--surface-voxels makes its own voxel grid: leave out --voxel-grid")
-        bits = DEFAULT_BITS if quality is None else quality
-        if bits != int(bits) or not 1 <= bits <= 20:
-            raise UnsupportedInputError(f"point-cloud quality is the bit depth, an integer in 1..20, got {quality}")
-        cloud = PointCloud(mesh_surface_voxels(read_mesh(src), int(bits)).astype(np.float64))
+        cloud = PointCloud(mesh_surface_voxels(read_mesh(src), bit_depth(quality)).astype(np.float64))
         voxel_grid = "identity"
     else:
         cloud = read_points(src)
