@@ -234,6 +234,34 @@ class OctreeLearnedCodec(_OctreeCodec):
         return decode_geometry_learned(sections, coder, self.model)
 
 
+class OctreeDenseCodec(_OctreeCodec):
+    """Dense surfaces: binary child occupancy in 8 octant passes per level with the learned integer MLP
+    over parent- and child-level occupancy windows (codecs/octree_dense.py); weights from the zoo
+    (``octree-dense``) or an explicit file."""
+
+    name = "octree-dense"
+    description = ("dense-surface octree: binary child occupancy in 8 passes per level, learned integer MLP "
+                   "over 5x5x5 parent and decoded-child windows, lossless at the bit depth (up to 11 bits)")
+
+    def __init__(self, weights: str | None = None, sha_prefix: str | None = None) -> None:
+        from ncodec.codecs.octree_dense import DenseOccupancyNet
+        from ncodec.models.zoo import find_weights
+
+        path = weights if weights is not None else find_weights(self.name, sha_prefix)
+        self.model = DenseOccupancyNet.from_file(path)
+        self.sha256 = self.model.sha256
+
+    def _encode_geometry(self, vox: Voxelized, coder) -> list[bytes]:
+        from ncodec.codecs.octree_dense import encode_geometry_dense
+
+        return encode_geometry_dense(vox, coder, self.model)
+
+    def _decode_geometry(self, sections: list[bytes], coder) -> Voxelized:
+        from ncodec.codecs.octree_dense import decode_geometry_dense
+
+        return decode_geometry_dense(sections, coder, self.model)
+
+
 class DracoMeshCodec:
     """Triangle meshes through Draco (edgebreaker connectivity, quantised positions, level 10).
 
@@ -276,4 +304,5 @@ class DracoMeshCodec:
         return Mesh(vertices, faces)
 
 
-POINTCLOUD_CODECS = {c.name: c for c in (OctreeAdaptiveCodec, DracoCodec, OctreeLearnedCodec, DracoMeshCodec)}
+POINTCLOUD_CODECS = {c.name: c for c in (OctreeAdaptiveCodec, DracoCodec, OctreeLearnedCodec, OctreeDenseCodec,
+                                         DracoMeshCodec)}

@@ -87,6 +87,10 @@ REGISTRY: dict[str, CodecSpec] = {s.name: s for s in (
     CodecSpec("octree-pc", "pointcloud", "octree occupancy, learned fixed-point context model (26-neighbour, "
               "sibling and decoded-neighbour features, 2 passes per level), lossless at the bit depth",
               _BIT_DEPTH, "learned-pointcloud", True),
+    CodecSpec("octree-dense", "pointcloud", "dense-surface octree: binary child occupancy in 8 passes per level, "
+              "learned integer MLP over 5x5x5 parent and decoded-child windows, lossless at the bit depth (up to 11 "
+              "bits)",
+              _BIT_DEPTH, "learned-pointcloud", True),
     CodecSpec("draco-mesh", "mesh", "Draco triangle-mesh coding (DracoPy, level 10); quality = position bits",
               "position bits, integer 1-20", "mesh"),
     CodecSpec("inr-video", "video", "INR video (NIRVANA-style patch networks per group of 16 frames, initialised "
@@ -154,9 +158,10 @@ def load_codec(name: str, weights: str | Path | None = None, sha_prefix: str | N
         return _cache[path]
     if spec.family == "learned-pointcloud":
         if path not in _cache:
-            from ncodec.codecs.pointcloud import OctreeLearnedCodec
+            from ncodec.codecs.pointcloud import OctreeDenseCodec, OctreeLearnedCodec
 
-            _cache[path] = OctreeLearnedCodec(str(path))
+            cls = OctreeDenseCodec if name == OctreeDenseCodec.name else OctreeLearnedCodec
+            _cache[path] = cls(str(path))
         return _cache[path]
     if path not in _cache:
         from ncodec.codecs.image import LearnedImageCodec

@@ -663,7 +663,7 @@ def _voxel_count(codec: str, sections: list[bytes]) -> int | None:
     or from the Draco payload's header, without decoding the geometry; None if it cannot be read."""
     import struct
 
-    layouts = {"octree-adaptive": ("<3ddBIB", 5), "octree-pc": ("<3ddBI", 5)}
+    layouts = {"octree-adaptive": ("<3ddBIB", 5), "octree-pc": ("<3ddBI", 5), "octree-dense": ("<3ddBI", 5)}
     if codec in layouts and sections:
         layout, field = layouts[codec]
         if len(sections[0]) == struct.calcsize(layout):

@@ -119,7 +119,7 @@ def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
 def run_campaign(decode: Callable[[bytes], np.ndarray], seeds: list[bytes], cases: int, seed: int,
                  time_limit_s: float = 20.0) -> dict[str, Any]:
     """Decode ``cases`` mutants; every outcome must be an NcodecError or an image (or video) of the
-    declared shape."""
+    declared shape, or for point clouds finite (N, 3) positions."""
     rng = random.Random(seed)
     stats: dict[str, Any] = {"cases": 0, "errors": 0, "images": 0, "failures": [], "max_case_s": 0.0}
     for n in range(cases):
@@ -128,12 +128,16 @@ def run_campaign(decode: Callable[[bytes], np.ndarray], seeds: list[bytes], case
         try:
             out = decode(data)
             header, _ = container.unpack(data)
-            if header.modality == "video":
-                expected = tuple(header.shape)  # (T, H, W, 3)
+            if header.modality == "pointcloud":  # positions (N, 3), finite
+                ok = isinstance(out, np.ndarray) and out.ndim == 2 and out.shape[1] == 3 and bool(np.isfinite(out).all())
             else:
-                c, h, w = header.shape
-                expected = (h, w) if c == 1 else (h, w, 3)
-            if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.uint8:
+                if header.modality == "video":
+                    expected = tuple(header.shape)  # (T, H, W, 3)
+                else:
+                    c, h, w = header.shape
+                    expected = (h, w) if c == 1 else (h, w, 3)
+                ok = isinstance(out, np.ndarray) and out.shape == expected and out.dtype == np.uint8
+            if not ok:
                 stats["failures"].append(f"case {n} ({kind}): wrong output {getattr(out, 'shape', type(out))}")
             else:
                 stats["images"] += 1
