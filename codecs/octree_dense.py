@@ -48,7 +48,7 @@ LEVELS_LEFT = 5  # one-hot of min(levels to the leaves, 4)
 META = 8 + LEVELS_LEFT
 FEATURES = 2 * len(WINDOW) + META  # 261
 MAX_DENSE_BITS = 11
-CHUNK = 1 << 17  # rows per GEMM chunk (bounds the float32 feature copies)
+CHUNK = 1 << 14  # rows per GEMM chunk: its float32 activations stay in cache
 ACT_MAX = 255
 SUM_LIMIT = 1 << 24  # float32 holds every integer below this exactly
 
@@ -94,12 +94,14 @@ class LevelGrids:
         return self.occupied[self.index[rows, None] + self.flat(WINDOW)[None, :]]
 
     def child_window(self, g: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """(n, known) uint8 child-level occupancy known in pass ``g`` (columns ``TAPS[g][0]``)."""
+        """(n, known) uint8 child-level occupancy known in pass ``g`` (columns ``TAPS[g][0]``): the
+        bytes of the few neighbouring parents involved are read once, then their bits picked."""
         cols, nbrs, bits = TAPS[g]
         if cols.size == 0:
             return np.zeros((self.index[rows].size, 0), dtype=np.uint8)
-        b = self.children[self.index[rows, None] + self.flat(NEIGHBOURS)[None, nbrs]]
-        return (b >> bits[None, :]) & 1
+        used, pos = np.unique(nbrs, return_inverse=True)
+        b = self.children[self.index[rows, None] + self.flat(NEIGHBOURS)[None, used]]
+        return (b[:, pos] >> bits[None, :]) & 1
 
 
 def features(grids: LevelGrids, g: int, levels_left: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -229,24 +231,33 @@ class DenseOccupancyNet:
         """Table index (0..K-1) of the child of pass ``g`` of each parent in ``rows``."""
         import torch
 
-        idx = np.arange(grids.index.size)[rows]
+        n = grids.index.size
+        idx = np.arange(n)[rows] if not isinstance(rows, slice) else None
+        count = n if idx is None else idx.size
         cols = torch.from_numpy(TAPS[g][0])
         w_child = self.w_child[cols]
         bias = self.bias[g, min(levels_left, LEVELS_LEFT - 1)]
         half_bins = self.bins // 2
-        out = np.empty(idx.size, dtype=np.int64)
+        out = np.empty(count, dtype=np.int64)
         s1, s2, s3 = 2.0 ** -self.shift1, 2.0 ** -self.shift2, 2.0 ** -self.shift3
+        # buffers reused across chunks: fresh large tensors per chunk cost page faults
+        h1 = torch.empty((CHUNK, self.w_parent.shape[1]), dtype=torch.float32)
+        h2 = torch.empty((CHUNK, self.w2.shape[1]), dtype=torch.float32)
+        c = torch.empty((CHUNK, cols.numel()), dtype=torch.float32)
+        z = torch.empty((CHUNK, 1), dtype=torch.float32)
         with torch.inference_mode():
-            for a in range(0, idx.size, CHUNK):
-                r = idx[a:a + CHUNK]
-                h = parent_sums[torch.from_numpy(r)]
+            for a in range(0, count, CHUNK):
+                r = slice(a, min(a + CHUNK, count)) if idx is None else idx[a:a + CHUNK]
+                m = (r.stop - r.start) if idx is None else r.size
+                h, hh, zz = h1[:m], h2[:m], z[:m]
+                torch.add(parent_sums[r] if idx is None else parent_sums[torch.from_numpy(r)], bias, out=h)
                 if cols.numel():
-                    c = torch.from_numpy(grids.child_window(g, r)).to(torch.float32)
-                    h.addmm_(c, w_child)
-                h.add_(bias).mul_(s1).floor_().clamp_(0, ACT_MAX)
-                h = torch.addmm(self.b2, h, self.w2).mul_(s2).floor_().clamp_(0, ACT_MAX)
-                z = torch.addmm(self.b3, h, self.w3)[:, 0].mul_(s3).floor_().add_(half_bins).clamp_(0, self.bins - 1)
-                out[a:a + r.size] = z.numpy().astype(np.int64)
+                    c[:m].copy_(torch.from_numpy(grids.child_window(g, r)))
+                    h.addmm_(c[:m], w_child)
+                h.mul_(s1).floor_().clamp_(0, ACT_MAX)
+                torch.addmm(self.b2, h, self.w2, out=hh).mul_(s2).floor_().clamp_(0, ACT_MAX)
+                torch.addmm(self.b3, hh, self.w3, out=zz).mul_(s3).floor_().add_(half_bins).clamp_(0, self.bins - 1)
+                out[a:a + m] = zz.numpy()[:, 0]
         return out
 
 
