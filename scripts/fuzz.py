@@ -10,7 +10,8 @@ Writes results/fuzz-<backend>.json or results/fuzz-video-<backend>.json.
     .venv/bin/python scripts/fuzz.py --codec checkerboard-channel-gmm --weights W.ncw --cases 20000
 
 ``--codec`` (with ``--weights`` where the codec ships none) fuzzes another image codec's decoder and
-writes results/fuzz-<codec>-<backend>.json.
+writes results/fuzz-<codec>-<backend>.json. ``--modality pointcloud --codec octree-dense`` fuzzes a
+point-cloud decoder with streams of the dense surface of tests/assets/pig.off at 4, 6 and 7 bits.
 """
 
 from __future__ import annotations
@@ -49,13 +50,16 @@ def main() -> int:
     p.add_argument("--backend", default="constriction", choices=["constriction", "compressai"])
     p.add_argument("--cases", type=int, default=20000)
     p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--modality", default="image", choices=["image", "video"])
+    p.add_argument("--modality", default="image", choices=["image", "video", "pointcloud"])
     p.add_argument("--codec", default=None, help="image codec to fuzz (default: the default codec)")
     p.add_argument("--weights", default=None, help="its weight file, where it ships none")
     a = p.parse_args()
     assets = ROOT / "tests" / "assets"
     if a.modality == "video":
         seeds = _video_seeds(assets / "cockatoo_96x64_8f.mkv", a.backend)
+    elif a.modality == "pointcloud":
+        seeds = [api.encode(assets / "pig.off", codec=a.codec or "octree-dense", weights=a.weights, quality=q,
+                            backend=a.backend, surface_voxels=True) for q in (4, 6, 7)]
     else:
         seeds = [api.encode(assets / name, codec=a.codec, weights=a.weights, quality=q, backend=a.backend)
                  for name in ("kodim21_64x64.png", "kodim05_96x80.ppm", "kodim15_grey_160x120.png")
