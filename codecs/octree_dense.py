@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncodec.codecs.pointio import MAX_POINTS, Voxelized
+from ncodec.codecs.pointio import MAX_POINTS, Voxelized, morton_decode, morton_encode
 from ncodec.entropy.tables import TableSet
 from ncodec.errors import BitstreamError, ModelMismatchError, UnsupportedInputError
 
@@ -119,24 +119,6 @@ def _check_bits(bits: int) -> None:
     if bits > MAX_DENSE_BITS:
         raise UnsupportedInputError(f"octree-dense codes bit depths up to {MAX_DENSE_BITS} (its grids are dense); "
                                     f"got {bits}: use octree-pc or octree-adaptive")
-
-
-def sorted_unique(coords: np.ndarray, level: int) -> np.ndarray:
-    """Unique (n, 3) coordinates at ``level`` bits in lexicographic order (both sides use this order)."""
-    key = (coords[:, 0] << (2 * level)) | (coords[:, 1] << level) | coords[:, 2]
-    key = np.unique(key)
-    mask = (1 << level) - 1
-    return np.stack([key >> (2 * level), (key >> level) & mask, key & mask], axis=1)
-
-
-def fill_children(grids: LevelGrids, parents: np.ndarray, children: np.ndarray) -> None:
-    """Set every child's bit in its parent's byte (the encoder knows the whole level)."""
-    p = (children >> 1) + PAD
-    idx = (p[:, 0] * grids.side + p[:, 1]) * grids.side + p[:, 2]
-    octant = 4 * (children[:, 0] & 1) + 2 * (children[:, 1] & 1) + (children[:, 2] & 1)
-    for k in range(8):
-        sel = octant == k
-        grids.children[idx[sel]] |= np.uint8(1 << k)
 
 
 def coded_rows(grids: LevelGrids, g: int) -> np.ndarray | slice:
@@ -265,25 +247,42 @@ def _level_sizes(bits: int) -> range:
     return range(1, bits + 1)
 
 
+def morton_levels(coords: np.ndarray, bits: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per level 0..bits-1 (root first): the sorted Morton keys of the nodes and their occupancy bytes
+    (bit 4x+2y+z = child octant). One sort of the leaves; each coarser level dedupes a shifted copy,
+    which stays sorted."""
+    keys = np.unique(morton_encode(coords))
+    nodes, symbols = [], []
+    for _ in range(bits):
+        parent = keys >> np.int64(3)
+        starts = np.flatnonzero(np.concatenate([[True], parent[1:] != parent[:-1]]))
+        nodes.append(parent[starts])
+        symbols.append(np.bitwise_or.reduceat(np.left_shift(1, keys & 7), starts).astype(np.uint8))
+        keys = parent[starts]
+    return nodes[::-1], symbols[::-1]
+
+
 def encode_geometry_dense(vox: Voxelized, coder, net: DenseOccupancyNet) -> list[bytes]:
-    """Sections: the parameters (cube, bits, count), then 8 per level, root first."""
+    """Sections: the parameters (cube, bits, count), then one stream of the 8 passes of every level, root
+    first (``Coder.encode_parts``: one coder state for all, no per-pass cost); nodes in Morton order."""
     _check_bits(vox.bits)
-    coords = vox.coords.astype(np.int64)
-    leaves = sorted_unique(coords, vox.bits)
-    sections = [struct.pack(PARAMS, *vox.origin.tolist(), vox.side, vox.bits, len(leaves))]
-    parents = np.zeros((1, 3), dtype=np.int64)
+    nodes, symbols = morton_levels(vox.coords.astype(np.int64), vox.bits)
+    count = int(popcount(symbols[-1]).sum())
+    parts = []
     for level in _level_sizes(vox.bits):
-        children = leaves if level == vox.bits else sorted_unique(leaves >> (vox.bits - level), level)
-        grids = LevelGrids(parents, level)
-        fill_children(grids, parents, children)
+        grids = LevelGrids(morton_decode(nodes[level - 1]), level)
+        grids.children[grids.index] = symbols[level - 1]
         sums = net.parent_part(grids)
         for g in range(8):
             rows = coded_rows(grids, g)
             bins = net.bins_for(grids, sums, g, vox.bits - level, rows)
-            bits = (grids.children[grids.index[rows]] >> np.uint8(OCTANT[g])) & 1
-            sections.append(coder.encode(bits.astype(np.int64), bins, net.tables))
-        parents = children
-    return sections
+            bits = (symbols[level - 1][rows] >> np.uint8(OCTANT[g])) & 1
+            parts.append((bits.astype(np.int64), bins))
+    return [struct.pack(PARAMS, *vox.origin.tolist(), vox.side, vox.bits, count), coder.encode_parts(parts, net.tables)]
+
+
+def popcount(symbols: np.ndarray) -> np.ndarray:
+    return np.unpackbits(symbols.astype(np.uint8)[:, None], axis=1).sum(axis=1).astype(np.int64)
 
 
 def decode_geometry_dense(sections: list[bytes], coder, net: DenseOccupancyNet) -> Voxelized:
@@ -294,9 +293,9 @@ def decode_geometry_dense(sections: list[bytes], coder, net: DenseOccupancyNet) 
         raise BitstreamError("point-cloud parameters out of range")
     if not (np.isfinite([ox, oy, oz, side]).all() and side > 0):
         raise BitstreamError("point-cloud bounding cube is invalid")
-    if len(sections) != 1 + 8 * bits:
+    if len(sections) != 2:
         raise BitstreamError("point-cloud bitstream has the wrong number of sections")
-    at = iter(sections[1:])
+    stream = coder.part_decoder(sections[1], net.tables)
     parents = np.zeros((1, 3), dtype=np.int64)
     octants = np.array([[k >> 2, (k >> 1) & 1, k & 1] for k in range(8)], dtype=np.int64)
     for level in _level_sizes(bits):
@@ -305,7 +304,7 @@ def decode_geometry_dense(sections: list[bytes], coder, net: DenseOccupancyNet) 
         for g in range(8):
             rows = coded_rows(grids, g)
             bins = net.bins_for(grids, sums, g, bits - level, rows)
-            syms = coder.decode(next(at), bins, net.tables)
+            syms = stream.next(bins)
             if syms.size and (syms.min() < 0 or syms.max() > 1):
                 raise BitstreamError("invalid occupancy bit")
             where = grids.index[rows]
@@ -317,10 +316,11 @@ def decode_geometry_dense(sections: list[bytes], coder, net: DenseOccupancyNet) 
         mask = ((occ[:, None] >> np.arange(8, dtype=np.uint8)) & 1).astype(bool)
         if int(mask.sum()) > count:
             raise BitstreamError("octree has more nodes than the declared point count")
-        children = (2 * parents[:, None, :] + octants[None, :, :])[mask]
-        parents = sorted_unique(children, level)
+        # children in (parent, octant) order: Morton order again, as the encoder's
+        parents = (2 * parents[:, None, :] + octants[None, :, :])[mask]
     if len(parents) != count:
         raise BitstreamError("octree does not match the declared point count")
+    stream.finish()
     return Voxelized(parents, bits, np.array([ox, oy, oz]), side)
 
 
@@ -330,20 +330,17 @@ def training_samples(coords: np.ndarray, bits: int, keep: float, rng: np.random.
     ``keep`` (at least ``min_per_pass`` per pass and level when there are that many): exactly the inputs
     and bits the codec codes, so the training loss is the codec's rate."""
     _check_bits(bits)
-    leaves = sorted_unique(coords.astype(np.int64), bits)
-    parents = np.zeros((1, 3), dtype=np.int64)
+    nodes, symbols = morton_levels(coords.astype(np.int64), bits)
     xs, ys = [], []
     for level in _level_sizes(bits):
-        children = leaves if level == bits else sorted_unique(leaves >> (bits - level), level)
-        grids = LevelGrids(parents, level)
-        fill_children(grids, parents, children)
+        grids = LevelGrids(morton_decode(nodes[level - 1]), level)
+        grids.children[grids.index] = symbols[level - 1]
         for g in range(8):
-            rows = np.arange(parents.shape[0])[coded_rows(grids, g)]
+            rows = np.arange(grids.index.size)[coded_rows(grids, g)]
             p = max(keep, min(1.0, min_per_pass / max(rows.size, 1)))
             rows = rows[rng.random(rows.size) < p]
             xs.append(features(grids, g, bits - level, rows))
-            ys.append((grids.children[grids.index[rows]] >> np.uint8(OCTANT[g])) & 1)
-        parents = children
+            ys.append((symbols[level - 1][rows] >> np.uint8(OCTANT[g])) & 1)
     return np.concatenate(xs), np.concatenate(ys)
 
 

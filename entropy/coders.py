@@ -105,6 +105,17 @@ class Coder(ABC):
             out[a:b] = vals
         return out
 
+    def encode_parts(self, parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -> bytes:
+        """Several (symbols, table indexes) tensors as one stream that ``part_decoder`` reads back part by
+        part, for decoders that learn part k's tables only from parts before it (e.g. the passes of a
+        level). This default concatenates ``encode`` streams with 4-byte lengths; a coder that can share
+        one state across parts overrides it and saves the per-stream costs."""
+        return b"".join(struct.pack("<I", len(e)) + e for e in (self.encode(s, i, tables) for s, i in parts))
+
+    def part_decoder(self, data: bytes, tables: TableSet) -> "PartDecoder":
+        """Reader of an ``encode_parts`` stream: ``next(indexes)`` per part, then ``finish()``."""
+        return _ConcatenatedParts(self, data, tables)
+
     def outer_chunks(self, chunks: int) -> int:
         """How many independently decodable streams ``encode`` cuts a tensor into when asked for
         ``chunks`` (the count is in the payload, so the decoder follows whatever the encoder chose)."""
@@ -212,6 +223,27 @@ class ConstrictionCoder(Coder):
                     coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
         return coder.get_compressed().astype("<u4").tobytes()
 
+    def encode_parts(self, parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -> bytes:
+        """One ANS stack for all parts (no per-part flush); symbols must lie in their tables' ranges."""
+        coder = self._c.stream.stack.AnsCoder()
+        for symbols, indexes in reversed(parts):
+            symbols = np.ascontiguousarray(symbols, dtype=np.int64).reshape(-1)
+            idx = self._indexes(indexes, tables, symbols.size)
+            if symbols.size == 0:
+                continue
+            bins = symbols - tables.offsets[idx]
+            if bins.min() < 0 or (bins >= tables.lengths[idx]).any():
+                raise ValueError("encode_parts codes symbols inside their tables' ranges only")
+            order, used, counts = _groups(idx)
+            starts = np.concatenate([[0], np.cumsum(counts)])
+            for g in range(len(used) - 1, -1, -1):
+                sel = order[starts[g]:starts[g + 1]]
+                coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
+        return coder.get_compressed().astype("<u4").tobytes()
+
+    def part_decoder(self, data: bytes, tables: TableSet) -> PartDecoder:
+        return _ConstrictionParts(self, data, tables)
+
     def _decode_bins(self, data, idx, tables, per_symbol):
         if len(data) % 4:
             raise BitstreamError("ANS stream length is not a multiple of 4")
@@ -234,6 +266,72 @@ class ConstrictionCoder(Coder):
         except BaseException as exc:  # constriction raises PanicException (a BaseException) on garbage
             raise BitstreamError(f"ANS stream is corrupt ({type(exc).__name__})") from None
         return out
+
+
+class PartDecoder(ABC):
+    @abstractmethod
+    def next(self, indexes: np.ndarray) -> np.ndarray:
+        """Symbols of the next part, coded with ``tables[indexes[i]]``."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Raise BitstreamError unless the stream ended exactly after the last part."""
+
+
+class _ConcatenatedParts(PartDecoder):
+    def __init__(self, coder: Coder, data: bytes, tables: TableSet) -> None:
+        self.coder, self.view, self.pos, self.tables = coder, memoryview(data), 0, tables
+
+    def next(self, indexes: np.ndarray) -> np.ndarray:
+        if self.pos + 4 > len(self.view):
+            raise BitstreamError("coded parts truncated")
+        (size,) = struct.unpack_from("<I", self.view, self.pos)
+        start, self.pos = self.pos + 4, self.pos + 4 + size
+        if self.pos > len(self.view):
+            raise BitstreamError("coded part truncated")
+        return self.coder.decode(bytes(self.view[start:self.pos]), indexes, self.tables)
+
+    def finish(self) -> None:
+        if self.pos != len(self.view):
+            raise BitstreamError("trailing bytes after the coded parts")
+
+
+class _ConstrictionParts(PartDecoder):
+    """All parts on one ANS stack: the encoder pushed them last part first."""
+
+    def __init__(self, coder: "ConstrictionCoder", data: bytes, tables: TableSet) -> None:
+        if len(data) % 4:
+            raise BitstreamError("ANS stream length is not a multiple of 4")
+        self.coder, self.tables = coder, tables
+        try:
+            self.ans = coder._c.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        except BaseException as exc:  # noqa: BLE001 - constriction panics on garbage
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise BitstreamError(f"ANS stream is corrupt ({type(exc).__name__})") from None
+
+    def next(self, indexes: np.ndarray) -> np.ndarray:
+        idx = Coder._indexes(indexes, self.tables, int(np.asarray(indexes).size))
+        out = np.empty(idx.size, dtype=np.int64)
+        if idx.size == 0:
+            return out
+        try:
+            order, used, counts = _groups(idx)
+            starts = np.concatenate([[0], np.cumsum(counts)])
+            for g in range(len(used)):
+                sel = order[starts[g]:starts[g + 1]]
+                out[sel] = self.ans.decode(self.coder._model(self.tables, int(used[g])), int(counts[g]))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - constriction panics on garbage
+            raise BitstreamError(f"ANS stream is corrupt ({type(exc).__name__})") from None
+        if (out >= self.tables.lengths[idx]).any():  # the escape bin: never written by encode_parts
+            raise BitstreamError("decoded symbol outside its table")
+        return out + self.tables.offsets[idx]
+
+    def finish(self) -> None:
+        if not self.ans.is_empty():
+            raise BitstreamError("trailing data after the coded parts")
 
 
 class CompressAIRansCoder(Coder):
