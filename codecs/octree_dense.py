@@ -204,9 +204,11 @@ class DenseOccupancyNet:
 
         n = grids.index.size
         out = torch.empty((n, self.w_parent.shape[1]), dtype=torch.float32)
+        x = torch.empty((CHUNK, self.w_parent.shape[0]), dtype=torch.float32)  # reused: no page faults
         for a in range(0, n, CHUNK):
-            x = torch.from_numpy(grids.parent_window(slice(a, a + CHUNK))).to(torch.float32)
-            torch.matmul(x, self.w_parent, out=out[a:a + CHUNK])
+            m = min(CHUNK, n - a)
+            x[:m].copy_(torch.from_numpy(grids.parent_window(slice(a, a + m))))
+            torch.matmul(x[:m], self.w_parent, out=out[a:a + m])
         return out
 
     def bins_for(self, grids: LevelGrids, parent_sums, g: int, levels_left: int, rows) -> np.ndarray:
@@ -251,7 +253,9 @@ def morton_levels(coords: np.ndarray, bits: int) -> tuple[list[np.ndarray], list
     """Per level 0..bits-1 (root first): the sorted Morton keys of the nodes and their occupancy bytes
     (bit 4x+2y+z = child octant). One sort of the leaves; each coarser level dedupes a shifted copy,
     which stays sorted."""
-    keys = np.unique(morton_encode(coords))
+    keys = morton_encode(coords)
+    if keys.size > 1 and not (keys[1:] > keys[:-1]).all():  # voxel grids arrive sorted and unique
+        keys = np.unique(keys)
     nodes, symbols = [], []
     for _ in range(bits):
         parent = keys >> np.int64(3)
