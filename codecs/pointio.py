@@ -112,9 +112,11 @@ def voxelize(cloud: PointCloud, bits: int, origin: np.ndarray | None = None, sid
     top = (1 << bits) - 1
     q = np.clip(np.round((cloud.points - origin) * (top / side)), 0, top).astype(np.int64)
     keys = morton_encode(q)
-    unique, inverse = np.unique(keys, return_inverse=True)
     colors = None
-    if cloud.colors is not None:
+    if cloud.colors is None:  # the inverse map is only needed to average colours (and costs a sort's time)
+        unique = np.unique(keys)
+    else:
+        unique, inverse = np.unique(keys, return_inverse=True)
         sums = np.zeros((unique.size, 3), dtype=np.float64)
         np.add.at(sums, inverse, cloud.colors.astype(np.float64))
         counts = np.bincount(inverse, minlength=unique.size)[:, None]
