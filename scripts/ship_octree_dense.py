@@ -31,7 +31,7 @@ def main() -> int:
     target = WEIGHTS_DIR / a.name
     shutil.copyfile(src, target)
     log = Path(a.log) if a.log else src.parent / "log.csv"
-    entry = {"codec": "octree-dense", "file": a.name, "sha256": sha256_file(target), "default": True,
+    entry = {"codec": "octree-dense", "file": a.name, "sha256": sha256_file(target), "default": True, "steps": 68000,
              "recipe": a.recipe, "size_bytes": target.stat().st_size,
              "data": "dense surfaces (pointio.surface_voxels, 10 bits, and their 8/9-bit versions, 2 orientations) "
                      "of the triangle meshes of 3d/train; pig.off and triceratops.off held out for validation",
