@@ -216,12 +216,16 @@ class ConstrictionCoder(Coder):
             if per_symbol:
                 coder.encode_reverse(bins.astype(np.int32), self._family, self._probs(tables, idx))
             else:
-                order, used, counts = _groups(idx)
-                starts = np.concatenate([[0], np.cumsum(counts)])
-                for g in range(len(used) - 1, -1, -1):
-                    sel = order[starts[g]:starts[g + 1]]
-                    coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
+                self._push_grouped(coder, bins, idx, tables)
         return coder.get_compressed().astype("<u4").tobytes()
+
+    def _push_grouped(self, coder, bins: np.ndarray, idx: np.ndarray, tables: TableSet) -> None:
+        """Push ``bins`` onto the ANS stack one table group at a time (last group first)."""
+        order, used, counts = _groups(idx)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for g in range(len(used) - 1, -1, -1):
+            sel = order[starts[g]:starts[g + 1]]
+            coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
 
     def encode_parts(self, parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -> bytes:
         """One ANS stack for all parts (no per-part flush); symbols must lie in their tables' ranges."""
@@ -234,11 +238,7 @@ class ConstrictionCoder(Coder):
             bins = symbols - tables.offsets[idx]
             if bins.min() < 0 or (bins >= tables.lengths[idx]).any():
                 raise ValueError("encode_parts codes symbols inside their tables' ranges only")
-            order, used, counts = _groups(idx)
-            starts = np.concatenate([[0], np.cumsum(counts)])
-            for g in range(len(used) - 1, -1, -1):
-                sel = order[starts[g]:starts[g + 1]]
-                coder.encode_reverse(bins[sel].astype(np.int32), self._model(tables, int(used[g])))
+            self._push_grouped(coder, bins, idx, tables)
         return coder.get_compressed().astype("<u4").tobytes()
 
     def part_decoder(self, data: bytes, tables: TableSet) -> PartDecoder:
